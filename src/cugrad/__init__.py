@@ -1,0 +1,43 @@
+"""cugrad: reverse-mode autograd for large-batch MLPs — NumPy on any CPU, CuPy with fused CUDA
+kernels on NVIDIA GPUs."""
+from . import cuda, func, nn
+from .autograd import Function, enable_grad, grad, is_grad_enabled, no_grad
+from .backend import Device as device
+from .creation import (
+    arange,
+    full,
+    full_like,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randn,
+    randn_like,
+    zeros,
+    zeros_like,
+)
+from .gradcheck import GradcheckError, gradcheck
+from .ops import (
+    abs,
+    clip,
+    concatenate,
+    exp,
+    log,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    reshape,
+    sqrt,
+    stack,
+    sum,
+    transpose,
+    var,
+    where,
+)
+from .random import get_rng_state, manual_seed, set_rng_state
+from .tensor import Tensor, tensor
+
+__version__ = "0.1.0"

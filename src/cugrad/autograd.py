@@ -1,0 +1,447 @@
+"""Function, graph nodes, the reverse-mode engine, and grad modes.
+
+A `Function` subclass is one op: ``forward(ctx, *arrays)`` computes on raw NumPy/CuPy arrays and
+saves what backward needs; ``backward(ctx, *grads)`` returns one gradient per forward argument.
+``Op.apply(*args)`` runs it and, when grad mode is on and an input requires grad, returns Tensors
+whose ``grad_fn`` is the ctx — the ctx *is* the graph node. Called with raw arrays only, ``apply``
+just computes and returns raw arrays; backward rules use this to stay differentiable under
+``create_graph=True`` while costing nothing extra otherwise.
+"""
+from __future__ import annotations
+
+import functools
+import threading
+
+from . import backend
+
+# --------------------------------------------------------------------------- grad mode
+
+
+class _GradMode(threading.local):
+    enabled = True
+
+
+_grad_mode = _GradMode()
+
+
+def is_grad_enabled() -> bool:
+    return _grad_mode.enabled
+
+
+class _SetGradMode:
+    """Context manager and decorator that sets grad mode for the current thread."""
+
+    enabled: bool
+
+    def __init__(self):
+        self._previous = []
+
+    def __enter__(self):
+        self._previous.append(_grad_mode.enabled)
+        _grad_mode.enabled = self.enabled
+        return self
+
+    def __exit__(self, *exc):
+        _grad_mode.enabled = self._previous.pop()
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with type(self)():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_SetGradMode):
+    """Run without recording the graph (``with cugrad.no_grad():`` or ``@cugrad.no_grad()``)."""
+
+    enabled = False
+
+
+class enable_grad(_SetGradMode):
+    """Turn recording back on inside a ``no_grad`` region."""
+
+    enabled = True
+
+
+class _set_grad_enabled(_SetGradMode):
+    def __init__(self, enabled: bool):
+        super().__init__()
+        self.enabled = enabled
+
+
+# --------------------------------------------------------------------------- Function
+
+
+class Function:
+    """Base class of every op; an instance is both the ``ctx`` and the graph node.
+
+    Subclasses write ``forward(ctx, *args)`` and ``backward(ctx, *grads)`` as static methods.
+    """
+
+    # set on the instance when it becomes a graph node
+    _edges = ()
+    _saved = ()
+    _saved_sources = None
+    _graph_mode = False
+    _released = False
+
+    def save_for_backward(self, *arrays):
+        self._saved = arrays
+
+    @property
+    def saved(self):
+        """What forward saved: raw arrays, or Tensors linked into the graph when backward runs
+        with ``create_graph=True`` (so the gradient's own graph reaches the forward inputs)."""
+        if self._released:
+            raise RuntimeError(
+                f"{type(self).__name__}: trying to backward through the graph a second time, but its "
+                "saved arrays were freed after the first backward; pass retain_graph=True to the first call"
+            )
+        if not self._graph_mode:
+            return self._saved
+        return tuple(self._saved_as_tensor(i) for i in range(len(self._saved)))
+
+    saved_tensors = saved  # PyTorch's name
+
+    @property
+    def create_graph(self) -> bool:
+        """True while backward runs with ``create_graph=True``."""
+        return self._graph_mode
+
+    @property
+    def needs_input_grad(self):
+        return tuple(edge is not None for edge in self._edges)
+
+    @staticmethod
+    def forward(ctx, *args):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        Tensor = _tensor.Tensor
+        raw = []
+        tensors = []
+        for arg in args:
+            if isinstance(arg, Tensor):
+                raw.append(arg.data)
+                tensors.append(arg)
+            else:
+                raw.append(arg)
+        ctx = cls()
+        if not tensors:
+            return cls.forward(ctx, *raw, **kwargs)
+        device = tensors[0].device
+        for t in tensors[1:]:
+            if t.device != device:
+                raise RuntimeError(
+                    f"{cls.__name__}: expected all tensors on one device, got {device} and {t.device}"
+                )
+        record = _grad_mode.enabled and any(t.requires_grad for t in tensors)
+        if record:
+            ctx._edges = tuple(_edge_to(a) for a in args)
+            ctx._device = device
+        outputs = cls.forward(ctx, *raw, **kwargs)
+        single = not isinstance(outputs, tuple)
+        if single:
+            outputs = (outputs,)
+        if record:
+            wrapped = tuple(
+                Tensor._from_op(out, ctx, i) if backend.is_floating(out.dtype) else Tensor._wrap(out)
+                for i, out in enumerate(outputs)
+            )
+            ctx._output_meta = tuple((out.shape, out.dtype) for out in outputs)
+            ctx._remember_saved_sources(args, outputs)
+        else:
+            wrapped = tuple(Tensor._wrap(out) for out in outputs)
+        return wrapped[0] if single else wrapped
+
+    # -- saved values as graph tensors (create_graph) ----------------------------------
+
+    def _remember_saved_sources(self, args, outputs):
+        """Note which saved arrays are forward inputs or outputs, so that under create_graph they
+        come back as Tensors wired into the graph; anything else is a constant."""
+        if not self._saved:
+            return
+        Tensor = _tensor.Tensor
+        sources = []
+        for arr in self._saved:
+            source = None
+            for arg in args:
+                if isinstance(arg, Tensor) and arg.data is arr:
+                    source = arg
+                    break
+            else:
+                for i, out in enumerate(outputs):
+                    if out is arr:
+                        source = i
+                        break
+            sources.append(source)
+        self._saved_sources = sources
+
+    def _saved_as_tensor(self, i):
+        Tensor = _tensor.Tensor
+        arr = self._saved[i]
+        source = self._saved_sources[i] if self._saved_sources else None
+        if isinstance(source, Tensor):
+            return source
+        if isinstance(source, int):
+            return Tensor._from_op(arr, self, source)
+        return Tensor._wrap(arr) if backend.is_array(arr) else arr
+
+    def _release(self):
+        self._saved = ()
+        self._saved_sources = None
+        self._released = True
+
+
+def _edge_to(arg):
+    """Where a gradient for ``arg`` goes: (node, output index), (leaf tensor, -1) or None."""
+    if not isinstance(arg, _tensor.Tensor) or not arg.requires_grad:
+        return None
+    if arg.grad_fn is not None:
+        return (arg.grad_fn, arg._output_index)
+    return (arg, -1)
+
+
+# --------------------------------------------------------------------------- engine
+
+
+def _topological_order(root_nodes):
+    """Nodes reachable from ``root_nodes``, each after every node that feeds it (iterative DFS)."""
+    order = []
+    visited = set()
+    stack = [(node, False) for node in root_nodes]
+    while stack:
+        node, children_done = stack.pop()
+        if children_done:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        for edge in node._edges:
+            if edge is not None and edge[1] >= 0 and id(edge[0]) not in visited:
+                stack.append((edge[0], False))
+    return order
+
+
+class _Accumulator:
+    """Sums gradient contributions; adds in place only into buffers it allocated itself."""
+
+    __slots__ = ("value", "owned")
+
+    def __init__(self, value):
+        self.value = value
+        self.owned = False
+
+    def add(self, grad):
+        if isinstance(grad, _tensor.Tensor) or isinstance(self.value, _tensor.Tensor):
+            self.value = self.value + grad
+        elif self.owned:
+            self.value += grad
+        else:
+            self.value = self.value + grad
+            self.owned = True
+
+
+def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capture=None):
+    """Reverse-mode sweep from ``roots`` seeded with ``root_grads``.
+
+    Leaf gradients go into ``.grad`` — or, when ``capture`` (a list of tensors) is given, into the
+    returned list in that order and nowhere else.
+    """
+    Tensor = _tensor.Tensor
+    captured = None
+    capture_at = {}
+    if capture is not None:
+        captured = [None] * len(capture)
+        for i, t in enumerate(capture):
+            key = (id(t.grad_fn), t._output_index) if t.grad_fn is not None else (id(t), -1)
+            capture_at.setdefault(key, []).append(i)
+
+    def deliver_to_leaf(leaf, grad):
+        if captured is not None:
+            for i in capture_at.get((id(leaf), -1), ()):
+                captured[i] = grad if captured[i] is None else captured[i] + grad
+            return
+        if leaf.grad is None:
+            leaf.grad = grad if isinstance(grad, Tensor) else Tensor._wrap(grad)
+        elif create_graph:
+            leaf.grad = leaf.grad + grad
+        else:
+            leaf.grad = Tensor._wrap(leaf.grad.data + grad)
+
+    buffers = {}
+    root_nodes = []
+    for root, grad in zip(roots, root_grads):
+        if root.grad_fn is None:
+            if not root.requires_grad:
+                raise RuntimeError("backward: the tensor does not require grad and has no grad_fn")
+            deliver_to_leaf(root, grad)
+            continue
+        slots = buffers.setdefault(root.grad_fn, [None] * len(root.grad_fn._output_meta))
+        slot = slots[root._output_index]
+        if slot is None:
+            slots[root._output_index] = _Accumulator(grad)
+        else:
+            slot.add(grad)
+        root_nodes.append(root.grad_fn)
+
+    previous_mode = _grad_mode.enabled
+    _grad_mode.enabled = create_graph
+    try:
+        for node in reversed(_topological_order(root_nodes)):
+            slots = buffers.pop(node, None)
+            if slots is None:
+                continue
+            grads = _output_grads(node, slots, create_graph)
+            if capture_at:
+                for idx, g in enumerate(grads):
+                    for i in capture_at.get((id(node), idx), ()):
+                        captured[i] = g
+            node._graph_mode = create_graph
+            try:
+                input_grads = node.backward(node, *grads)
+            finally:
+                node._graph_mode = False
+            if not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
+            if len(input_grads) < len(node._edges):
+                raise RuntimeError(
+                    f"{type(node).__name__}.backward returned {len(input_grads)} gradients for "
+                    f"{len(node._edges)} forward arguments"
+                )
+            if not retain_graph:
+                node._release()
+            for edge, grad in zip(node._edges, input_grads):
+                if edge is None or grad is None:
+                    continue
+                target, index = edge
+                grad = _fit_grad(node, target, index, grad, create_graph)
+                if index < 0:
+                    deliver_to_leaf(target, grad)
+                    continue
+                slots = buffers.get(target)
+                if slots is None:
+                    slots = buffers[target] = [None] * len(target._output_meta)
+                if slots[index] is None:
+                    slots[index] = _Accumulator(grad)
+                else:
+                    slots[index].add(grad)
+    finally:
+        _grad_mode.enabled = previous_mode
+    return captured
+
+
+def _output_grads(node, slots, create_graph):
+    """The gradient for each output of ``node``; zeros for outputs no gradient reached."""
+    grads = []
+    for slot, (shape, dtype) in zip(slots, node._output_meta):
+        if slot is not None:
+            grads.append(slot.value)
+            continue
+        zeros = backend.zeros(shape, dtype, node._device)
+        grads.append(_tensor.Tensor._wrap(zeros) if create_graph else zeros)
+    return grads
+
+
+def _fit_grad(node, target, index, grad, create_graph):
+    """Check a returned gradient's shape and bring it to its input's dtype."""
+    Tensor = _tensor.Tensor
+    expected_shape, expected_dtype = (
+        (target.shape, target.dtype) if index < 0 else target._output_meta[index]
+    )
+    if create_graph and not isinstance(grad, Tensor):
+        grad = Tensor._wrap(grad)
+    elif not create_graph and isinstance(grad, Tensor):
+        grad = grad.data
+    if tuple(grad.shape) != tuple(expected_shape):
+        raise RuntimeError(
+            f"{type(node).__name__}.backward returned a gradient of shape {tuple(grad.shape)} "
+            f"for an input of shape {tuple(expected_shape)}"
+        )
+    if grad.dtype != expected_dtype:
+        grad = grad.astype(expected_dtype)
+    return grad
+
+
+def backward(tensors, grad_tensors=None, retain_graph=False, create_graph=False):
+    """Accumulate gradients of ``tensors`` into the ``.grad`` of the leaves they depend on."""
+    roots, grads = _roots_and_grads(tensors, grad_tensors, "backward", create_graph)
+    run_backward(roots, grads, retain_graph=retain_graph or create_graph, create_graph=create_graph)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
+    """Gradients of ``outputs`` with respect to ``inputs``, returned as a tuple; ``.grad`` is untouched."""
+    Tensor = _tensor.Tensor
+    single_input = isinstance(inputs, Tensor)
+    inputs = [inputs] if single_input else list(inputs)
+    for t in inputs:
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise RuntimeError("grad: every input must be a Tensor that requires grad")
+    roots, grads = _roots_and_grads(outputs, grad_outputs, "grad", create_graph)
+    if retain_graph is None:
+        retain_graph = create_graph
+    captured = run_backward(roots, grads, retain_graph, create_graph, capture=inputs)
+    results = []
+    for t, g in zip(inputs, captured):
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(
+                    f"grad: an input of shape {t.shape} was not used to compute the outputs "
+                    "(pass allow_unused=True to get None for it)"
+                )
+        elif not isinstance(g, Tensor):
+            g = Tensor._wrap(g)
+        results.append(g)
+    return tuple(results)
+
+
+def _roots_and_grads(tensors, grad_tensors, where, create_graph):
+    Tensor = _tensor.Tensor
+    roots = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    if grad_tensors is None:
+        grad_list = [None] * len(roots)
+    elif isinstance(grad_tensors, (list, tuple)):
+        grad_list = list(grad_tensors)
+    else:
+        grad_list = [grad_tensors]
+    if len(grad_list) != len(roots):
+        raise ValueError(f"{where}: got {len(grad_list)} gradients for {len(roots)} outputs")
+    grads = []
+    for root, g in zip(roots, grad_list):
+        if not isinstance(root, Tensor):
+            raise TypeError(f"{where}: outputs must be Tensors, got {type(root).__name__}")
+        if not root.requires_grad:
+            raise RuntimeError(f"{where}: a tensor of shape {root.shape} does not require grad and has no grad_fn")
+        if g is None:
+            if root.data.size != 1:
+                raise RuntimeError(
+                    f"{where}: grad can be implicitly created only for scalar outputs, got shape {root.shape}; "
+                    "pass a gradient of the same shape"
+                )
+            xp = backend.array_module(root.data)
+            g = xp.ones(root.shape, root.dtype)
+        else:
+            if isinstance(g, Tensor):
+                if not create_graph:
+                    g = g.data
+            else:
+                g = backend.to_device(g, root.device) if backend.is_array(g) else _tensor.as_array(g, root)
+            if tuple(g.shape) != tuple(root.shape):
+                raise RuntimeError(f"{where}: gradient of shape {tuple(g.shape)} for an output of shape {root.shape}")
+        if create_graph and not isinstance(g, Tensor):
+            g = Tensor._wrap(g)
+        grads.append(g)
+    return roots, grads
+
+
+from . import tensor as _tensor  # noqa: E402  (Tensor builds on this module; read at call time)

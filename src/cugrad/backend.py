@@ -1,0 +1,291 @@
+"""The one place that knows NumPy from CuPy: devices, dtypes, array modules, memory stats.
+
+CuPy is used only when it imports *and* a GPU is visible; with cupy installed and no GPU
+everything runs on the CPU through NumPy.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+_cupy = None
+_cupy_checked = False
+_cupy_unavailable_reason = "cupy is not installed"
+
+
+def cupy():
+    """The cupy module when it imports and sees a GPU, else None (probed once)."""
+    global _cupy, _cupy_checked, _cupy_unavailable_reason
+    if not _cupy_checked:
+        _cupy_checked = True
+        try:
+            import cupy as cp
+        except ImportError:
+            return None
+        except Exception as exc:  # a broken CUDA install must not break the CPU path
+            _cupy_unavailable_reason = f"cupy failed to import ({type(exc).__name__}: {exc})"
+            warnings.warn(f"cugrad: {_cupy_unavailable_reason}; running on the CPU", stacklevel=2)
+            return None
+        try:
+            count = cp.cuda.runtime.getDeviceCount()
+        except Exception as exc:
+            count = 0
+            _cupy_unavailable_reason = f"cupy is installed but no GPU is visible ({exc})"
+        else:
+            if count == 0:
+                _cupy_unavailable_reason = "cupy is installed but no GPU is visible"
+        if count > 0:
+            _cupy = cp
+    return _cupy
+
+
+def cuda_unavailable_reason() -> str:
+    """Why the CUDA path is off (empty when it is on)."""
+    return "" if cupy() is not None else _cupy_unavailable_reason
+
+
+def is_cuda_available() -> bool:
+    return cupy() is not None
+
+
+# --------------------------------------------------------------------------- devices
+
+class Device:
+    """A device: ``Device("cpu")``, ``Device("cuda")``, ``Device("cuda:1")``."""
+
+    __slots__ = ("type", "index")
+
+    def __init__(self, spec: "str | Device" = "cpu"):
+        if isinstance(spec, Device):
+            self.type, self.index = spec.type, spec.index
+            return
+        if not isinstance(spec, str):
+            raise TypeError(f"device must be a string such as 'cpu' or 'cuda:0', got {type(spec).__name__}")
+        kind, _, idx = spec.partition(":")
+        if kind == "cpu" and not idx:
+            self.type, self.index = "cpu", None
+        elif kind == "cuda" and (not idx or idx.isdigit()):
+            self.type, self.index = "cuda", int(idx) if idx else 0
+        else:
+            raise ValueError(f"unknown device {spec!r}: expected 'cpu', 'cuda' or 'cuda:N'")
+
+    def __eq__(self, other):
+        try:
+            other = Device(other)
+        except (TypeError, ValueError):
+            return NotImplemented
+        return (self.type, self.index) == (other.type, other.index)
+
+    def __hash__(self):
+        return hash((self.type, self.index))
+
+    def __str__(self):
+        return self.type if self.type == "cpu" else f"cuda:{self.index}"
+
+    def __repr__(self):
+        return f"device('{self}')"
+
+
+CPU = Device("cpu")
+
+
+def get_device(spec=None) -> Device:
+    """Resolve a device spec; None means the CPU. Asking for CUDA without a GPU is an error."""
+    if spec is None:
+        return CPU
+    dev = Device(spec)
+    if dev.type == "cuda":
+        cp = cupy()
+        if cp is None:
+            raise RuntimeError(f"device {dev} requested but CUDA is not available: {cuda_unavailable_reason()}")
+        count = cp.cuda.runtime.getDeviceCount()
+        if dev.index >= count:
+            raise ValueError(f"device {dev} requested but only {count} GPU(s) are visible")
+    return dev
+
+
+def default_device() -> Device:
+    """The GPU when one is visible, else the CPU."""
+    return Device("cuda:0") if is_cuda_available() else CPU
+
+
+def device_of(array) -> Device:
+    if isinstance(array, np.ndarray) or np.isscalar(array):
+        return CPU
+    cp = cupy()
+    if cp is not None and isinstance(array, cp.ndarray):
+        return Device(f"cuda:{array.device.id}")
+    return CPU
+
+
+def array_module(*arrays):
+    """numpy or cupy: cupy when any argument is a cupy array."""
+    cp = cupy()
+    if cp is not None:
+        for a in arrays:
+            if isinstance(a, cp.ndarray):
+                return cp
+    return np
+
+
+def is_array(obj) -> bool:
+    if isinstance(obj, np.ndarray):
+        return True
+    cp = cupy()
+    return cp is not None and isinstance(obj, cp.ndarray)
+
+
+def to_device(array, device: Device):
+    """Copy (only if needed) ``array`` onto ``device``."""
+    device = Device(device)
+    if device.type == "cpu":
+        if isinstance(array, np.ndarray):
+            return array
+        cp = cupy()
+        if cp is not None and isinstance(array, cp.ndarray):
+            return cp.asnumpy(array)
+        return np.asarray(array)
+    cp = cupy()
+    with cp.cuda.Device(device.index):
+        return cp.asarray(array)
+
+
+def module_for(device: Device):
+    """numpy for the CPU, cupy for a GPU."""
+    return np if Device(device).type == "cpu" else cupy()
+
+
+def zeros(shape, dtype, device: Device):
+    """A zero-filled array on ``device``."""
+    device = Device(device)
+    if device.type == "cpu":
+        return np.zeros(shape, dtype)
+    with cupy().cuda.Device(device.index):
+        return cupy().zeros(shape, dtype)
+
+
+def device_context(device: Device):
+    """A context manager that makes ``device`` current (a no-op on the CPU)."""
+    if device.type == "cuda":
+        return cupy().cuda.Device(device.index)
+    return _NullContext()
+
+
+class _NullContext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def synchronize(device=None) -> None:
+    """Wait for all work queued on a GPU (a no-op on the CPU)."""
+    cp = cupy()
+    if cp is None:
+        return
+    dev = Device(device) if device is not None else Device("cuda")
+    if dev.type == "cuda":
+        with cp.cuda.Device(dev.index):
+            cp.cuda.Stream.null.synchronize()
+            cp.cuda.get_current_stream().synchronize()
+
+
+# --------------------------------------------------------------------------- dtypes
+
+FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+_DTYPE_NAMES = FLOAT_DTYPES + ("int8", "int16", "int32", "int64", "uint8", "bool")
+DEFAULT_FLOAT = np.dtype(np.float32)
+
+
+def resolve_dtype(dtype) -> np.dtype:
+    """A NumPy dtype from a name, a NumPy dtype or a Python type; unknown ones are a TypeError."""
+    if dtype is float:
+        return DEFAULT_FLOAT
+    if dtype is int:
+        return np.dtype(np.int64)
+    if dtype is bool:
+        return np.dtype(np.bool_)
+    if dtype == "bfloat16" or getattr(dtype, "name", None) == "bfloat16":
+        return bfloat16_dtype()
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"unknown dtype {dtype!r}: expected one of {', '.join(_DTYPE_NAMES)}") from None
+    if resolved.name not in _DTYPE_NAMES:
+        raise TypeError(f"unsupported dtype {resolved.name!r}: expected one of {', '.join(_DTYPE_NAMES)}")
+    return resolved
+
+
+def bfloat16_dtype() -> np.dtype:
+    try:
+        import ml_dtypes
+    except ImportError:
+        raise TypeError("dtype 'bfloat16' needs the ml_dtypes package (pip install ml_dtypes)") from None
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def is_floating(dtype) -> bool:
+    return np.dtype(dtype).name in FLOAT_DTYPES
+
+
+# --------------------------------------------------------------------------- memory
+
+class _PeakTracker:
+    """Wraps CuPy's memory pool to count bytes in use and their peak."""
+
+    def __init__(self, cp):
+        self.pool = cp.get_default_memory_pool()
+        self.live = {}
+        self.in_use = 0
+        self.peak = 0
+        self.allocator = cp.cuda.memory.PythonFunctionAllocator(self._malloc, self._free)
+        cp.cuda.set_allocator(self.allocator.malloc)
+
+    def _malloc(self, size, device_id):
+        mem = self.pool.malloc(size)
+        self.live[mem.ptr] = mem
+        self.in_use += mem.mem.size
+        self.peak = max(self.peak, self.in_use)
+        return mem.ptr
+
+    def _free(self, ptr, device_id):
+        mem = self.live.pop(ptr)
+        self.in_use -= mem.mem.size
+
+
+_tracker = None
+
+
+def track_memory() -> None:
+    """Start counting GPU bytes in use and their peak (call before allocating what to measure)."""
+    global _tracker
+    cp = cupy()
+    if cp is not None and _tracker is None:
+        _tracker = _PeakTracker(cp)
+
+
+def memory_allocated(device=None) -> int:
+    """Bytes of device memory held by live arrays (the CuPy pool's count; 0 on the CPU)."""
+    cp = cupy()
+    if cp is None or Device(device or "cuda").type == "cpu":
+        return 0
+    if _tracker is not None:
+        return _tracker.in_use
+    return cp.get_default_memory_pool().used_bytes()
+
+
+def max_memory_allocated(device=None) -> int:
+    """Peak of memory_allocated since reset_peak_memory_stats (needs track_memory() first)."""
+    cp = cupy()
+    if cp is None or Device(device or "cuda").type == "cpu":
+        return 0
+    if _tracker is None:
+        raise RuntimeError("max_memory_allocated needs cugrad.cuda.track_memory() called before the allocations")
+    return _tracker.peak
+
+
+def reset_peak_memory_stats(device=None) -> None:
+    if _tracker is not None:
+        _tracker.peak = _tracker.in_use

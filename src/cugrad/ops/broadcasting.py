@@ -1,0 +1,36 @@
+"""Shape helpers shared by every op: broadcast checks, and gradients summed back to an input's shape."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def shape_of(value) -> tuple:
+    """The shape of an array, Tensor or Python scalar (``()``)."""
+    return tuple(getattr(value, "shape", ()))
+
+
+def broadcast_shape(op: str, *shapes) -> tuple:
+    """The broadcast of ``shapes``; a ValueError naming ``op`` and the shapes when there is none."""
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        listed = " and ".join(str(tuple(s)) for s in shapes)
+        raise ValueError(f"{op}: shapes {listed} cannot be broadcast together") from None
+
+
+def unbroadcast(grad, shape):
+    """Sum ``grad`` (an array or a Tensor) over the axes along which ``shape`` was broadcast.
+
+    The gradient of a broadcast input is the sum of the output gradient over every position that
+    read the same input element: the leading axes broadcasting added, and the axes of length 1.
+    """
+    shape = tuple(shape)
+    if tuple(grad.shape) == shape:
+        return grad
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1
+    )
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)

@@ -1,0 +1,186 @@
+"""Unary and selection ops: exp, log, sqrt, abs, clip, maximum, minimum, where."""
+from __future__ import annotations
+
+from .. import backend
+from ..autograd import Function
+from .broadcasting import broadcast_shape, shape_of, unbroadcast
+
+
+class Exp(Function):
+    """y = e^x;  dL/dx = g * y."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = backend.array_module(x).exp(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved
+        return g * y
+
+
+class Log(Function):
+    """y = ln x;  dL/dx = g / x."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return backend.array_module(x).log(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        return g / x
+
+
+class Sqrt(Function):
+    """y = √x;  dL/dx = g / (2y)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = backend.array_module(x).sqrt(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved
+        return g / (2 * y)
+
+
+class Abs(Function):
+    """y = |x|;  dL/dx = g * sign(x)  (0 at x = 0)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        xp = backend.array_module(x)
+        ctx.save_for_backward(xp.sign(x))
+        return xp.abs(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (sign,) = ctx.saved
+        return g * sign
+
+
+class Clip(Function):
+    """y = min(max(x, lo), hi);  dL/dx = g where lo <= x <= hi, else 0."""
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        if lo is not None and hi is not None and lo > hi:
+            raise ValueError(f"clip: min {lo} is greater than max {hi}")
+        xp = backend.array_module(x)
+        inside = xp.ones(x.shape, dtype=bool)
+        if lo is not None:
+            inside &= x >= lo
+        if hi is not None:
+            inside &= x <= hi
+        ctx.save_for_backward(inside)
+        return xp.clip(x, lo, hi)
+
+    @staticmethod
+    def backward(ctx, g):
+        (inside,) = ctx.saved
+        return g * inside, None, None
+
+
+class _Select(Function):
+    """Elementwise max or min of two operands; the gradient goes to the winner (split at ties)."""
+
+    name = ""
+
+    @classmethod
+    def _select(cls, ctx, a, b, wins):
+        sa, sb = shape_of(a), shape_of(b)
+        broadcast_shape(cls.name, sa, sb)
+        ctx.shapes = (sa, sb)
+        xp = backend.array_module(a, b)
+        a_share = wins(a, b) + 0.5 * (a == b)
+        ctx.save_for_backward(xp.asarray(a_share, dtype=xp.result_type(a, b)))
+        return xp.where(a_share > 0, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a_share,) = ctx.saved
+        sa, sb = ctx.shapes
+        need_a, need_b = ctx.needs_input_grad
+        ga = unbroadcast(g * a_share, sa) if need_a else None
+        gb = unbroadcast(g * (1 - a_share), sb) if need_b else None
+        return ga, gb
+
+
+class Maximum(_Select):
+    """z = max(a, b);  dL/da = g where a > b, dL/db = g where b > a, g/2 each at ties."""
+
+    name = "maximum"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return Maximum._select(ctx, a, b, lambda a, b: a > b)
+
+
+class Minimum(_Select):
+    """z = min(a, b);  dL/da = g where a < b, dL/db = g where b < a, g/2 each at ties."""
+
+    name = "minimum"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return Minimum._select(ctx, a, b, lambda a, b: a < b)
+
+
+class Where(Function):
+    """z = a where cond else b;  dL/da = g where cond, dL/db = g elsewhere."""
+
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        shape = broadcast_shape("where", shape_of(cond), shape_of(a), shape_of(b))
+        xp = backend.array_module(cond, a, b)
+        ctx.shapes = (shape_of(a), shape_of(b))
+        ctx.save_for_backward(xp.broadcast_to(cond, shape))
+        return xp.where(cond, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        (cond,) = ctx.saved
+        sa, sb = ctx.shapes
+        _, need_a, need_b = ctx.needs_input_grad
+        ga = unbroadcast(g * cond, sa) if need_a else None
+        gb = unbroadcast(g * ~cond, sb) if need_b else None
+        return None, ga, gb
+
+
+def exp(x):
+    return Exp.apply(x)
+
+
+def log(x):
+    return Log.apply(x)
+
+
+def sqrt(x):
+    return Sqrt.apply(x)
+
+
+def abs(x):  # noqa: A001 - NumPy's name
+    return Abs.apply(x)
+
+
+def clip(x, min=None, max=None):  # noqa: A002 - NumPy's names
+    return Clip.apply(x, min, max)
+
+
+def maximum(a, b):
+    return Maximum.apply(a, b)
+
+
+def minimum(a, b):
+    return Minimum.apply(a, b)
+
+
+def where(cond, a, b):
+    """Elementwise ``a if cond else b`` (``cond`` is a boolean tensor or array, never differentiated)."""
+    return Where.apply(cond, a, b)

@@ -1,0 +1,98 @@
+"""Matrix products: matmul (2-D and batched) and the fused linear layer."""
+from __future__ import annotations
+
+from ..autograd import Function
+from .activation import ActivationGrad, bias_grad, check_activation
+from .. import kernels
+from .broadcasting import broadcast_shape, unbroadcast
+from .shape import reshape
+
+
+class MatMul(Function):
+    """Y = A·B (batched over leading axes);  dL/dA = G·Bᵀ, dL/dB = Aᵀ·G — transposed views, no Jacobian."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        check_matmul("matmul", a.shape, b.shape)
+        ctx.save_for_backward(a, b)
+        return a @ b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved
+        need_a, need_b = ctx.needs_input_grad
+        ga = unbroadcast(g @ b.swapaxes(-1, -2), a.shape) if need_a else None
+        gb = unbroadcast(a.swapaxes(-1, -2) @ g, b.shape) if need_b else None
+        return ga, gb
+
+
+class Linear(Function):
+    """y = act(x·Wᵀ + b) with W of shape (out, in), as in PyTorch.
+
+    dz = act'(y) ⊙ g (from the saved output);  dL/dx = dz·W,  dL/dW = dzᵀ·x,  dL/db = Σ_rows dz.
+    On a GPU the product is one cuBLAS GEMM on a transposed view, and bias + activation one fused
+    kernel writing over the GEMM's output.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, activation, negative_slope):
+        z = x @ weight.T
+        y = kernels.bias_activation(z, bias, activation, negative_slope, out=z)
+        ctx.activation, ctx.negative_slope = activation, negative_slope
+        ctx.save_for_backward(x, weight, None if activation == "identity" else y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, weight, y = ctx.saved
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        dz = g if y is None else ActivationGrad.apply(g, y, ctx.activation, ctx.negative_slope)
+        dx = dz @ weight if need_x else None
+        dw = dz.T @ x if need_w else None
+        db = bias_grad(dz) if need_b else None
+        return dx, dw, db, None, None
+
+
+def check_matmul(op, shape_a, shape_b):
+    """A ValueError naming ``op`` unless the shapes multiply (inner sizes equal, batch axes broadcast)."""
+    if len(shape_a) < 2 or len(shape_b) < 2:
+        raise ValueError(f"{op}: operands need at least 2 dimensions here, got shapes {tuple(shape_a)} and {tuple(shape_b)}")
+    if shape_a[-1] != shape_b[-2]:
+        raise ValueError(
+            f"{op}: shapes {tuple(shape_a)} and {tuple(shape_b)} are not aligned "
+            f"({shape_a[-1]} != {shape_b[-2]})"
+        )
+    broadcast_shape(op, shape_a[:-2], shape_b[:-2])
+
+
+def matmul(a, b):
+    """NumPy's matmul: 1-D operands are promoted to a row (left) or a column (right) and squeezed after."""
+    a_vector, b_vector = a.ndim == 1, b.ndim == 1
+    if a_vector:
+        a = reshape(a, 1, a.shape[0])
+    if b_vector:
+        b = reshape(b, b.shape[0], 1)
+    out = MatMul.apply(a, b)
+    if a_vector or b_vector:
+        shape = out.shape[:-2] + (() if a_vector else out.shape[-2:-1]) + (() if b_vector else out.shape[-1:])
+        out = reshape(out, shape)
+    return out
+
+
+def linear(x, weight, bias=None, activation=None, negative_slope=0.01):
+    """act(x·Wᵀ + b) in one fused op; ``x`` may have leading batch axes, ``weight`` is (out, in).
+
+    ``activation``: None, "relu", "leaky_relu", "sigmoid" or "tanh".
+    """
+    activation = check_activation("linear", activation or "identity", negative_slope)
+    if weight.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out, in), got shape {weight.shape}")
+    if x.ndim < 1 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input of shape {x.shape} does not match weight of shape {weight.shape} (in = {weight.shape[1]})")
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise ValueError(f"linear: bias of shape {bias.shape} does not match weight of shape {weight.shape}")
+    lead = x.shape[:-1]
+    if x.ndim != 2:
+        x = reshape(x, -1, weight.shape[1])
+    y = Linear.apply(x, weight, bias, activation, negative_slope)
+    return y if len(lead) == 1 else reshape(y, *lead, weight.shape[0])

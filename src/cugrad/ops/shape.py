@@ -1,0 +1,230 @@
+"""Ops that move elements without arithmetic: reshape, transpose, broadcast_to, concatenate,
+stack, indexing, and dtype/device copies."""
+from __future__ import annotations
+
+from .. import backend
+from ..autograd import Function
+from .. import tensor as _tensor
+from .broadcasting import broadcast_shape, unbroadcast
+
+
+class Reshape(Function):
+    """y = x viewed with a new shape;  dL/dx = g reshaped back."""
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.shape = x.shape
+        try:
+            return x.reshape(shape)
+        except ValueError:
+            raise ValueError(f"reshape: cannot reshape a tensor of shape {tuple(x.shape)} into {tuple(shape)}") from None
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.reshape(ctx.shape), None
+
+
+class Transpose(Function):
+    """y = x with axes permuted;  dL/dx = g with the inverse permutation."""
+
+    @staticmethod
+    def forward(ctx, x, axes):
+        if axes is None:
+            axes = tuple(reversed(range(x.ndim)))
+        if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
+            raise ValueError(f"transpose: axes {tuple(axes)} are not a permutation of a {x.ndim}-d tensor's axes")
+        axes = tuple(a % x.ndim for a in axes)
+        ctx.inverse = tuple(sorted(range(len(axes)), key=axes.__getitem__))
+        return x.transpose(axes)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.transpose(ctx.inverse), None
+
+
+class BroadcastTo(Function):
+    """y = x repeated along broadcast axes;  dL/dx = g summed over them."""
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        shape = tuple(shape)
+        if broadcast_shape("broadcast_to", x.shape, shape) != shape:
+            raise ValueError(f"broadcast_to: cannot broadcast shape {tuple(x.shape)} to {shape}")
+        ctx.shape = x.shape
+        return backend.array_module(x).broadcast_to(x, shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        return unbroadcast(g, ctx.shape), None
+
+
+class Concatenate(Function):
+    """y = [x₁, x₂, …] joined along ``axis``;  dL/dxᵢ = the slice of g that xᵢ filled."""
+
+    @staticmethod
+    def forward(ctx, axis, *xs):
+        _check_same_rank("concatenate", xs)
+        axis = axis % xs[0].ndim
+        for x in xs[1:]:
+            if x.shape[:axis] + x.shape[axis + 1:] != xs[0].shape[:axis] + xs[0].shape[axis + 1:]:
+                raise ValueError(
+                    f"concatenate: shapes {[tuple(x.shape) for x in xs]} differ outside axis {axis}"
+                )
+        ctx.axis = axis
+        ctx.sizes = [x.shape[axis] for x in xs]
+        return backend.array_module(*xs).concatenate(xs, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        grads, start = [], 0
+        lead = (slice(None),) * ctx.axis
+        for size in ctx.sizes:
+            grads.append(g[lead + (slice(start, start + size),)])
+            start += size
+        return (None, *grads)
+
+
+class Stack(Function):
+    """y = [x₁, x₂, …] stacked along a new ``axis``;  dL/dxᵢ = g indexed at i on that axis."""
+
+    @staticmethod
+    def forward(ctx, axis, *xs):
+        _check_same_rank("stack", xs)
+        if any(x.shape != xs[0].shape for x in xs):
+            raise ValueError(f"stack: all shapes must be equal, got {[tuple(x.shape) for x in xs]}")
+        axis = axis % (xs[0].ndim + 1)
+        ctx.axis = axis
+        ctx.count = len(xs)
+        return backend.array_module(*xs).stack(xs, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        lead = (slice(None),) * ctx.axis
+        return (None, *(g[lead + (i,)] for i in range(ctx.count)))
+
+
+class GetItem(Function):
+    """y = x[index];  dL/dx = zeros with g added at the indexed positions (repeats accumulate)."""
+
+    @staticmethod
+    def forward(ctx, x, index):
+        ctx.shape, ctx.index = x.shape, index
+        try:
+            return x[index]
+        except IndexError as exc:
+            raise IndexError(f"getitem: {exc} (tensor of shape {tuple(x.shape)})") from None
+
+    @staticmethod
+    def backward(ctx, g):
+        return ScatterAdd.apply(g, ctx.shape, ctx.index), None
+
+
+class ScatterAdd(Function):
+    """y = zeros(shape) with g added at ``index`` — the gradient of indexing;  dL/dg = gy[index]."""
+
+    @staticmethod
+    def forward(ctx, g, shape, index):
+        ctx.index = index
+        xp = backend.array_module(g)
+        out = xp.zeros(shape, g.dtype)
+        if _is_basic(index):
+            out[index] = g
+        elif xp.__name__ == "numpy":
+            xp.add.at(out, index, g)
+        else:
+            import cupyx
+
+            cupyx.scatter_add(out, index, g)
+        return out
+
+    @staticmethod
+    def backward(ctx, gy):
+        return gy[ctx.index], None, None
+
+
+class AsType(Function):
+    """y = x cast to ``dtype``;  dL/dx = g cast back (the engine casts to the input's dtype)."""
+
+    @staticmethod
+    def forward(ctx, x, dtype):
+        return x.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, None
+
+
+class ToDevice(Function):
+    """y = x copied onto ``device``;  dL/dx = g copied back."""
+
+    @staticmethod
+    def forward(ctx, x, device):
+        ctx.source = backend.device_of(x)
+        return backend.to_device(x, device)
+
+    @staticmethod
+    def backward(ctx, g):
+        return to_device(g, ctx.source), None
+
+
+def _is_basic(index) -> bool:
+    """True for NumPy "basic" indexing (ints, slices, None, Ellipsis), which never repeats an element."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(p, (int, slice)) or p is None or p is Ellipsis for p in parts)
+
+
+def _check_same_rank(op, xs):
+    if not xs:
+        raise ValueError(f"{op}: needs at least one tensor")
+    if any(x.ndim != xs[0].ndim for x in xs):
+        raise ValueError(f"{op}: all tensors need the same number of dimensions, got shapes {[tuple(x.shape) for x in xs]}")
+
+
+def _raw_index(index):
+    """Tensors inside an index become their arrays (integer or boolean index arrays)."""
+    Tensor = _tensor.Tensor
+    if isinstance(index, tuple):
+        return tuple(p.data if isinstance(p, Tensor) else p for p in index)
+    return index.data if isinstance(index, Tensor) else index
+
+
+def reshape(x, *shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return Reshape.apply(x, shape)
+
+
+def transpose(x, *axes):
+    if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+        axes = tuple(axes[0])
+    return Transpose.apply(x, axes or None)
+
+
+def swapaxes(x, axis1, axis2):
+    axes = list(range(x.ndim))
+    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+    return Transpose.apply(x, tuple(axes))
+
+
+def broadcast_to(x, shape):
+    return BroadcastTo.apply(x, tuple(shape))
+
+
+def concatenate(tensors, axis=0):
+    return Concatenate.apply(axis, *tensors)
+
+
+def stack(tensors, axis=0):
+    return Stack.apply(axis, *tensors)
+
+
+def getitem(x, index):
+    return GetItem.apply(x, _raw_index(index))
+
+
+def astype(x, dtype):
+    return AsType.apply(x, dtype)
+
+
+def to_device(x, device):
+    return ToDevice.apply(x, device)

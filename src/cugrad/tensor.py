@@ -1,0 +1,399 @@
+"""Tensor: an array (NumPy or CuPy), its gradient, and the graph node that made it."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import autograd, backend
+
+
+class Tensor:
+    """An n-dimensional array that can record the operations applied to it.
+
+    ``data`` is a NumPy array on the CPU or a CuPy array on a GPU; ``grad`` is a Tensor or None;
+    ``grad_fn`` is the node (a Function instance) that produced it, None for leaves.
+    """
+
+    __slots__ = ("data", "grad", "grad_fn", "_output_index", "_requires_grad", "__weakref__")
+    __array_priority__ = 1000  # numpy defers `ndarray + Tensor` to Tensor.__radd__
+
+    def __init__(self, data, dtype=None, device=None, requires_grad=False):
+        self.data = _to_array(data, dtype, device)
+        self.grad = None
+        self.grad_fn = None
+        self._output_index = 0
+        self._requires_grad = False
+        if requires_grad:
+            self.requires_grad = True
+
+    @classmethod
+    def _wrap(cls, array):
+        """A leaf around ``array`` (no copy, no checks)."""
+        t = cls.__new__(cls)
+        t.data = array
+        t.grad = None
+        t.grad_fn = None
+        t._output_index = 0
+        t._requires_grad = False
+        return t
+
+    @classmethod
+    def _from_op(cls, array, node, index):
+        """Output ``index`` of graph node ``node``."""
+        t = cls._wrap(array)
+        t.grad_fn = node
+        t._output_index = index
+        t._requires_grad = True
+        return t
+
+    # ---------------------------------------------------------------- properties
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool):
+        value = bool(value)
+        if value and not backend.is_floating(self.data.dtype):
+            raise TypeError(
+                f"only floating-point tensors can require grad, this one is {self.data.dtype.name}"
+            )
+        if not value and self.grad_fn is not None:
+            raise RuntimeError("requires_grad can only be turned off on leaf tensors; use .detach()")
+        self._requires_grad = value
+
+    def requires_grad_(self, value: bool = True) -> "Tensor":
+        self.requires_grad = value
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    @property
+    def device(self) -> backend.Device:
+        return backend.device_of(self.data)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.data.shape)
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return int(self.data.size)
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def __len__(self):
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    # ---------------------------------------------------------------- conversion
+    def numpy(self) -> np.ndarray:
+        """The values as a NumPy array (a copy for GPU tensors; shares memory on the CPU)."""
+        return backend.to_device(self.data, backend.CPU)
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        return bool(self.item())
+
+    def detach(self) -> "Tensor":
+        """The same data, cut from the graph."""
+        return Tensor._wrap(self.data)
+
+    def to(self, device=None, dtype=None) -> "Tensor":
+        """A copy on ``device`` and/or as ``dtype`` (differentiable); self when nothing changes."""
+        if isinstance(device, str) and device not in ("cpu",) and not device.startswith("cuda"):
+            dtype, device = device, None
+        out = self
+        if dtype is not None:
+            out = ops.astype(out, backend.resolve_dtype(dtype))
+        if device is not None:
+            out = ops.to_device(out, backend.get_device(device))
+        return out
+
+    def cpu(self) -> "Tensor":
+        return self.to("cpu")
+
+    def cuda(self, index: int = 0) -> "Tensor":
+        return self.to(f"cuda:{index}")
+
+    def astype(self, dtype) -> "Tensor":
+        return ops.astype(self, backend.resolve_dtype(dtype))
+
+    def float(self) -> "Tensor":
+        return self.astype("float32")
+
+    def double(self) -> "Tensor":
+        return self.astype("float64")
+
+    def __repr__(self):
+        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        extras = []
+        if self.device.type != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self.dtype != backend.DEFAULT_FLOAT and self.dtype != np.int64:
+            extras.append(f"dtype={self.dtype.name}")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn=<{type(self.grad_fn).__name__}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + ", ".join([body] + extras) + ")"
+
+    # ---------------------------------------------------------------- autograd
+    def backward(self, grad=None, retain_graph=False, create_graph=False):
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (``grad`` seeds non-scalars)."""
+        autograd.backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
+
+    def zero_grad(self):
+        self.grad = None
+
+    # ---------------------------------------------------------------- arithmetic
+    def __add__(self, other):
+        return ops.add(self, other)
+
+    def __radd__(self, other):
+        return ops.add(other, self)
+
+    def __sub__(self, other):
+        return ops.sub(self, other)
+
+    def __rsub__(self, other):
+        return ops.sub(other, self)
+
+    def __mul__(self, other):
+        return ops.mul(self, other)
+
+    def __rmul__(self, other):
+        return ops.mul(other, self)
+
+    def __truediv__(self, other):
+        return ops.div(self, other)
+
+    def __rtruediv__(self, other):
+        return ops.div(other, self)
+
+    def __pow__(self, exponent):
+        return ops.pow(self, exponent)
+
+    def __rpow__(self, base):
+        return ops.pow(base, self)
+
+    def __matmul__(self, other):
+        return ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return ops.matmul(other, self)
+
+    def __neg__(self):
+        return ops.neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return ops.abs(self)
+
+    # in place: only outside the graph (leaves under no_grad, or tensors that need no grad)
+    def _inplace(self, other, name, apply):
+        if autograd.is_grad_enabled() and (self.requires_grad or _requires_grad(other)):
+            raise RuntimeError(
+                f"in-place {name} on a tensor that requires grad is only allowed inside cugrad.no_grad()"
+            )
+        apply(self.data, other.data if isinstance(other, Tensor) else other)
+        return self
+
+    def __iadd__(self, other):
+        return self._inplace(other, "+=", _iadd)
+
+    def __isub__(self, other):
+        return self._inplace(other, "-=", _isub)
+
+    def __imul__(self, other):
+        return self._inplace(other, "*=", _imul)
+
+    def __itruediv__(self, other):
+        return self._inplace(other, "/=", _idiv)
+
+    # comparisons: plain boolean tensors, never differentiable
+    def _compare(self, other, name):
+        other = other.data if isinstance(other, Tensor) else other
+        return Tensor._wrap(getattr(self.data, name)(other))
+
+    def __lt__(self, other):
+        return self._compare(other, "__lt__")
+
+    def __le__(self, other):
+        return self._compare(other, "__le__")
+
+    def __gt__(self, other):
+        return self._compare(other, "__gt__")
+
+    def __ge__(self, other):
+        return self._compare(other, "__ge__")
+
+    def __eq__(self, other):
+        return self._compare(other, "__eq__")
+
+    def __ne__(self, other):
+        return self._compare(other, "__ne__")
+
+    def __invert__(self):
+        return Tensor._wrap(~self.data)
+
+    __hash__ = object.__hash__
+
+    def __getitem__(self, index):
+        return ops.getitem(self, index)
+
+    # ---------------------------------------------------------------- methods
+    def sum(self, axis=None, keepdims=False):
+        return ops.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return ops.mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return ops.max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return ops.min(self, axis=axis, keepdims=keepdims)
+
+    def var(self, axis=None, keepdims=False, ddof=0):
+        return ops.var(self, axis=axis, keepdims=keepdims, ddof=ddof)
+
+    def argmax(self, axis=None):
+        return Tensor._wrap(self.data.argmax(axis=axis))
+
+    def reshape(self, *shape):
+        return ops.reshape(self, *shape)
+
+    def flatten(self):
+        return ops.reshape(self, -1)
+
+    def transpose(self, *axes):
+        return ops.transpose(self, *axes)
+
+    def swapaxes(self, axis1, axis2):
+        return ops.swapaxes(self, axis1, axis2)
+
+    @property
+    def T(self):
+        return ops.transpose(self)
+
+    def exp(self):
+        return ops.exp(self)
+
+    def log(self):
+        return ops.log(self)
+
+    def sqrt(self):
+        return ops.sqrt(self)
+
+    def abs(self):
+        return ops.abs(self)
+
+    def clip(self, min=None, max=None):
+        return ops.clip(self, min, max)
+
+    def relu(self):
+        return ops.relu(self)
+
+    def sigmoid(self):
+        return ops.sigmoid(self)
+
+    def tanh(self):
+        return ops.tanh(self)
+
+    def softmax(self, axis=-1):
+        return ops.softmax(self, axis=axis)
+
+    def log_softmax(self, axis=-1):
+        return ops.log_softmax(self, axis=axis)
+
+
+def _iadd(a, b):
+    a += b
+
+
+def _isub(a, b):
+    a -= b
+
+
+def _imul(a, b):
+    a *= b
+
+
+def _idiv(a, b):
+    a /= b
+
+
+def _requires_grad(value) -> bool:
+    return isinstance(value, Tensor) and value.requires_grad
+
+
+# --------------------------------------------------------------------------- construction
+
+def _to_array(data, dtype=None, device=None):
+    """An array (always a fresh copy) from Python data, a NumPy/CuPy array or a Tensor."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        dtype = backend.resolve_dtype(dtype)
+    if backend.is_array(data):
+        target = backend.get_device(device) if device is not None else backend.device_of(data)
+        array = backend.to_device(data, target)
+        array = array.astype(dtype if dtype is not None else array.dtype, copy=array is data)
+        return array
+    array = np.asarray(data)
+    if array.dtype == object:
+        raise TypeError(f"cannot make a tensor from {type(data).__name__} holding mixed or ragged data")
+    if dtype is None:
+        if array.dtype.kind == "f":
+            dtype = array.dtype if isinstance(data, np.ndarray) else backend.DEFAULT_FLOAT
+        elif array.dtype.kind in "iu":
+            dtype = array.dtype if isinstance(data, np.ndarray) else np.dtype(np.int64)
+        elif array.dtype.kind == "b":
+            dtype = np.dtype(np.bool_)
+        else:
+            raise TypeError(f"cannot make a tensor from data of dtype {array.dtype}")
+    array = np.array(array, dtype=dtype)
+    target = backend.get_device(device) if device is not None else backend.CPU
+    return backend.to_device(array, target)
+
+
+def as_array(value, like: Tensor):
+    """``value`` (a number or nested list) as an array on ``like``'s device with its dtype."""
+    return _to_array(value, like.dtype, like.device)
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A new leaf tensor holding a copy of ``data`` (float32 for Python floats, like PyTorch)."""
+    return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+from . import ops  # noqa: E402  (ops build on Tensor; Tensor methods delegate to them)
