@@ -1,4 +1,4 @@
-"""Fixtures of the kernel test bench (tests/test_kernels*.py)."""
+"""Shared fixtures: device parametrization, the GPU skip rule, and the kernel test bench."""
 from __future__ import annotations
 
 import os
@@ -9,6 +9,33 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+import cugrad  # noqa: E402
+
+GPU = cugrad.cuda.is_available()
+DEVICES = ["cpu"] + (["cuda"] if GPU else [])
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip `gpu`-marked tests only where no GPU is visible."""
+    if GPU:
+        return
+    skip = pytest.mark.skip(reason="no GPU visible (cugrad.cuda.is_available() is False)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    """Runs a test on the CPU always and on the GPU when one is visible."""
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    cugrad.manual_seed(0)
 
 
 @pytest.fixture(scope="session")

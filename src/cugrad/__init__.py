@@ -2,6 +2,7 @@
 kernels on NVIDIA GPUs."""
 from . import cuda, func, nn
 from .autograd import Function, enable_grad, grad, is_grad_enabled, no_grad
+from .checkpoint import checkpoint, checkpoint_sequential
 from .backend import Device as device
 from .creation import (
     arange,

@@ -10,6 +10,7 @@ just computes and returns raw arrays; backward rules use this to stay differenti
 from __future__ import annotations
 
 import functools
+import itertools
 import threading
 
 from . import backend
@@ -73,6 +74,13 @@ class _set_grad_enabled(_SetGradMode):
 
 
 # --------------------------------------------------------------------------- Function
+
+_node_counter = itertools.count()  # creation order of graph nodes (checkpoint tells inside from outside)
+
+
+def node_sequence_mark() -> int:
+    """A number below that of every graph node created from now on."""
+    return next(_node_counter)
 
 
 class Function:
@@ -147,6 +155,7 @@ class Function:
         if record:
             ctx._edges = tuple(_edge_to(a) for a in args)
             ctx._device = device
+            ctx._sequence = next(_node_counter)
         outputs = cls.forward(ctx, *raw, **kwargs)
         single = not isinstance(outputs, tuple)
         if single:
@@ -213,7 +222,7 @@ def _edge_to(arg):
 # --------------------------------------------------------------------------- engine
 
 
-def _topological_order(root_nodes):
+def topological_order(root_nodes):
     """Nodes reachable from ``root_nodes``, each after every node that feeds it (iterative DFS)."""
     order = []
     visited = set()
@@ -298,7 +307,9 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
     previous_mode = _grad_mode.enabled
     _grad_mode.enabled = create_graph
     try:
-        for node in reversed(_topological_order(root_nodes)):
+        order = topological_order(root_nodes)
+        needed = _leading_to(order, capture_at) if capture is not None else None
+        for node in reversed(order):
             slots = buffers.pop(node, None)
             if slots is None:
                 continue
@@ -307,6 +318,8 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                 for idx, g in enumerate(grads):
                     for i in capture_at.get((id(node), idx), ()):
                         captured[i] = g
+            if needed is not None and id(node) not in needed:
+                continue
             node._graph_mode = create_graph
             try:
                 input_grads = node.backward(node, *grads)
@@ -339,6 +352,21 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
     finally:
         _grad_mode.enabled = previous_mode
     return captured
+
+
+def _leading_to(order, capture_at):
+    """Ids of the nodes in ``order`` (inputs first) whose backward feeds a captured tensor; the
+    others need not run when only the captured gradients are wanted."""
+    needed = set()
+    for node in order:
+        for edge in node._edges:
+            if edge is None:
+                continue
+            target, index = edge
+            if (id(target), index) in capture_at or index >= 0 and id(target) in needed:
+                needed.add(id(node))
+                break
+    return needed
 
 
 def _output_grads(node, slots, create_graph):

@@ -1,6 +1,8 @@
 """Reductions with NumPy's ``axis``/``keepdims``: sum, mean, max, min, var."""
 from __future__ import annotations
 
+import builtins
+
 from ..autograd import Function
 from .shape import broadcast_to
 
@@ -12,7 +14,7 @@ def _normalize_axes(op, axis, ndim):
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
     out = []
     for a in axes:
-        if not -ndim <= a < max(ndim, 1):
+        if not -ndim <= a < builtins.max(ndim, 1):
             raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions")
         out.append(a % ndim if ndim else 0)
     if len(set(out)) != len(out):
