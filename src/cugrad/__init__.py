@@ -1,6 +1,6 @@
 """cugrad: reverse-mode autograd for large-batch MLPs — NumPy on any CPU, CuPy with fused CUDA
 kernels on NVIDIA GPUs."""
-from . import cuda, func, nn
+from . import amp, cuda, func, nn
 from .autograd import Function, enable_grad, grad, is_grad_enabled, no_grad
 from .checkpoint import checkpoint, checkpoint_sequential
 from .backend import Device as device
@@ -18,6 +18,7 @@ from .creation import (
     zeros_like,
 )
 from .gradcheck import GradcheckError, gradcheck
+from .precision import autocast, get_matmul_precision, set_matmul_precision
 from .ops import (
     abs,
     clip,

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from ..autograd import Function
 from .activation import ActivationGrad, bias_grad, check_activation
-from .. import kernels
+from .. import kernels, precision
 from .broadcasting import broadcast_shape, unbroadcast
-from .shape import reshape
+from .shape import astype, reshape
 
 
 class MatMul(Function):
@@ -65,8 +65,21 @@ def check_matmul(op, shape_a, shape_b):
     broadcast_shape(op, shape_a[:-2], shape_b[:-2])
 
 
+def autocast_operands(*operands):
+    """Inside ``cugrad.autocast``, floating operands cast to its dtype (differentiably: their
+    gradients come back in their own dtype); unchanged outside it."""
+    dtype = precision.autocast_dtype()
+    if dtype is None:
+        return operands
+    return tuple(
+        astype(t, dtype) if t is not None and t.dtype != dtype and t.dtype.kind == "f" else t
+        for t in operands
+    )
+
+
 def matmul(a, b):
     """NumPy's matmul: 1-D operands are promoted to a row (left) or a column (right) and squeezed after."""
+    a, b = autocast_operands(a, b)
     a_vector, b_vector = a.ndim == 1, b.ndim == 1
     if a_vector:
         a = reshape(a, 1, a.shape[0])
@@ -91,6 +104,7 @@ def linear(x, weight, bias=None, activation=None, negative_slope=0.01):
         raise ValueError(f"linear: input of shape {x.shape} does not match weight of shape {weight.shape} (in = {weight.shape[1]})")
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
         raise ValueError(f"linear: bias of shape {bias.shape} does not match weight of shape {weight.shape}")
+    x, weight, bias = autocast_operands(x, weight, bias)
     lead = x.shape[:-1]
     if x.ndim != 2:
         x = reshape(x, -1, weight.shape[1])

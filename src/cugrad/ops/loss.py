@@ -4,11 +4,12 @@ Each takes ``reduction="mean" | "sum" | "none"`` like PyTorch.
 """
 from __future__ import annotations
 
-from .. import backend, kernels
+from .. import backend, kernels, precision
 from .. import tensor as _tensor
 from ..autograd import Function
-from .activation import log_softmax, relu, softmax
+from .activation import relu, softmax
 from .reduce import sum as _sum
+from .shape import astype
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -53,7 +54,7 @@ class SoftmaxCrossEntropy(Function):
             row_scale = broadcast_rows(g / n if ctx.reduction == "mean" else g, n)
         need_logits, need_target = ctx.needs_input_grad[:2]
         dlogits = SoftmaxCrossEntropyGrad.apply(logits, target, row_scale, lse) if need_logits else None
-        dtarget = -log_softmax(logits) * row_scale.reshape(n, 1) if need_target else None
+        dtarget = -logits * row_scale.reshape(n, 1) if need_target else None  # dLᵢ/dyᵢⱼ = −zᵢⱼ
         return dlogits, dtarget, None
 
 
@@ -72,11 +73,12 @@ class SoftmaxCrossEntropyGrad(Function):
     @staticmethod
     def backward(ctx, h):
         logits, target, row_scale = ctx.saved
-        need_logits, _, need_scale = ctx.needs_input_grad[:3]
+        need_logits, need_target, need_scale = ctx.needs_input_grad[:3]
         n = logits.shape[0]
         p = softmax(logits)
         scaled = h * row_scale.reshape(n, 1)
         dlogits = p * (scaled - (p * scaled).sum(axis=1, keepdims=True)) if need_logits else None
+        dtarget = -scaled if need_target else None  # probability targets: d/dy = −h·s
         dscale = None
         if need_scale:
             hp = (h * p).sum(axis=1)
@@ -84,7 +86,7 @@ class SoftmaxCrossEntropyGrad(Function):
                 dscale = hp - h[backend.array_module(_data(target)).arange(n), target]
             else:
                 dscale = hp - (h * target).sum(axis=1)
-        return dlogits, None, dscale, None
+        return dlogits, dtarget, dscale, None
 
 
 def broadcast_rows(g, n):
@@ -109,6 +111,8 @@ def cross_entropy(logits, target, reduction="mean"):
     _check_reduction("cross_entropy", reduction)
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy: logits must be 2-D (N, C), got shape {logits.shape}")
+    if precision.autocast_dtype() is not None and logits.dtype.itemsize < 4:
+        logits = astype(logits, backend.DEFAULT_FLOAT)  # losses run in float32 under autocast
     n, c = logits.shape
     target_data = _data(target)
     if not backend.is_array(target_data):

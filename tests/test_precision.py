@@ -1,0 +1,141 @@
+"""Precision modes: matmul precision, autocast, and the dynamic loss scaler."""
+import numpy as np
+import pytest
+
+import cugrad
+import cugrad.nn.functional as F
+from cugrad.amp import GradScaler
+
+
+@pytest.fixture(autouse=True)
+def _restore_precision():
+    yield
+    cugrad.set_matmul_precision("highest")
+
+
+def test_matmul_precision_names_and_errors():
+    for name in ("high", "medium", "highest"):
+        cugrad.set_matmul_precision(name)
+        assert cugrad.get_matmul_precision() == name
+    with pytest.raises(ValueError, match="unknown precision 'low'"):
+        cugrad.set_matmul_precision("low")
+
+
+def test_autocast_runs_linear_in_half_and_returns_float32_gradients(device):
+    x = cugrad.randn(8, 5, device=device)
+    w = cugrad.randn(4, 5, device=device, requires_grad=True)
+    b = cugrad.zeros(4, device=device, requires_grad=True)
+    with cugrad.autocast():
+        h = F.linear(x, w, b, activation="relu")
+        loss = F.cross_entropy(h, cugrad.tensor([0, 1, 2, 3, 0, 1, 2, 3], device=device))
+    assert h.dtype == np.float16
+    assert loss.dtype == np.float32
+    loss.backward()
+    assert w.grad.dtype == np.float32 and b.grad.dtype == np.float32
+
+    # the same gradients as float32, to float16 accuracy
+    w32, b32 = w.detach().requires_grad_(), b.detach().requires_grad_()
+    F.cross_entropy(F.linear(x, w32, b32, activation="relu"), cugrad.tensor([0, 1, 2, 3, 0, 1, 2, 3], device=device)).backward()
+    np.testing.assert_allclose(w.grad.numpy(), w32.grad.numpy(), rtol=2e-2, atol=2e-3)
+
+
+def test_autocast_is_off_outside_and_as_a_decorator():
+    x, w = cugrad.randn(2, 3), cugrad.randn(3, 3)
+
+    @cugrad.autocast()
+    def half_product():
+        return x @ w
+
+    assert half_product().dtype == np.float16
+    assert (x @ w).dtype == np.float32
+    with pytest.raises(ValueError, match="autocast: dtype must be one of"):
+        cugrad.autocast("int8")
+
+
+class _SGD:
+    """The smallest optimizer GradScaler can drive: param_groups plus step()."""
+
+    def __init__(self, params, lr):
+        self.param_groups = [{"params": list(params)}]
+        self.lr = lr
+        self.steps = 0
+
+    def step(self):
+        self.steps += 1
+        with cugrad.no_grad():
+            for p in self.param_groups[0]["params"]:
+                p -= self.lr * p.grad
+
+
+def test_grad_scaler_unscales_skips_overflow_and_adapts_the_scale():
+    w = cugrad.tensor([1.0, 2.0], requires_grad=True)
+    opt = _SGD([w], lr=0.1)
+    scaler = GradScaler(init_scale=8.0, growth_interval=2)
+
+    scaler.scale((w * w).sum()).backward()  # d/dw = 2w, scaled by 8
+    np.testing.assert_array_equal(w.grad.numpy(), [16.0, 32.0])
+    scaler.step(opt)
+    np.testing.assert_allclose(w.numpy(), [1.0 - 0.1 * 2.0, 2.0 - 0.1 * 4.0])
+    scaler.update()
+    assert scaler.get_scale() == 8.0
+
+    w.grad = None
+    scaler.scale((w * w).sum()).backward()
+    scaler.step(opt)
+    scaler.update()
+    assert scaler.get_scale() == 16.0  # two clean steps: grown
+
+    before = w.numpy().copy()
+    w.grad = cugrad.tensor([np.inf, 1.0])
+    scaler.step(opt)
+    scaler.update()
+    np.testing.assert_array_equal(w.numpy(), before)  # the overflowing step was skipped
+    assert opt.steps == 2
+    assert scaler.get_scale() == 8.0
+
+
+def _train_small_mlp(device, use_autocast, steps=300):
+    """A 2-32-2 tanh MLP on the quadrant-XOR problem; returns (final loss, accuracy)."""
+    cugrad.manual_seed(0)
+    rng = np.random.default_rng(0)
+    xs = rng.standard_normal((256, 2)).astype(np.float32)
+    x = cugrad.tensor(xs, device=device)
+    labels = cugrad.tensor((xs[:, 0] * xs[:, 1] > 0).astype(np.int64), device=device)
+    w1 = cugrad.tensor(rng.standard_normal((32, 2)) * 0.7, dtype="float32", device=device, requires_grad=True)
+    b1 = cugrad.zeros(32, device=device, requires_grad=True)
+    w2 = cugrad.tensor(rng.standard_normal((2, 32)) * 0.2, dtype="float32", device=device, requires_grad=True)
+    b2 = cugrad.zeros(2, device=device, requires_grad=True)
+    params = [w1, b1, w2, b2]
+    opt = _SGD(params, lr=0.5)
+    scaler = GradScaler(enabled=use_autocast)
+    for _ in range(steps):
+        for p in params:
+            p.grad = None
+        with cugrad.autocast(enabled=use_autocast):
+            logits = F.linear(F.linear(x, w1, b1, activation="tanh"), w2, b2)
+            loss = F.cross_entropy(logits, labels)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+    accuracy = float((logits.numpy().argmax(1) == labels.numpy()).mean())
+    return loss.item(), accuracy
+
+
+def test_autocast_training_converges_like_float32(device):
+    loss32, acc32 = _train_small_mlp(device, False)
+    loss16, acc16 = _train_small_mlp(device, True)
+    assert acc32 > 0.95
+    assert acc16 > 0.95
+    assert abs(loss16 - loss32) < 0.05
+
+
+@pytest.mark.gpu
+def test_tf32_and_bf16_matmuls_stay_close_to_fp32():
+    a = cugrad.randn(512, 512, device="cuda")
+    b = cugrad.randn(512, 512, device="cuda")
+    exact = (a.double() @ b.double()).numpy()
+    for name, tolerance in (("highest", 1e-4), ("high", 5e-3), ("medium", 3e-2)):
+        cugrad.set_matmul_precision(name)
+        got = (a @ b).numpy()
+        rel = np.abs(got - exact).max() / np.abs(exact).max()
+        assert rel < tolerance, f"{name}: relative error {rel}"
