@@ -1,0 +1,82 @@
+// Fused elementwise epilogues of a Linear layer and their backward, plus the bias-gradient
+// column reduction. Inputs are contiguous (the Python wrappers make them so).
+#include "common.cuh"
+
+enum { ACT_IDENTITY = 0, ACT_RELU = 1, ACT_LEAKY_RELU = 2, ACT_SIGMOID = 3, ACT_TANH = 4 };
+
+template <typename A> __device__ __forceinline__ A apply_act(A z, int act, A slope) {
+    switch (act) {
+        case ACT_RELU: return z > A(0) ? z : A(0);
+        case ACT_LEAKY_RELU: return z > A(0) ? z : z * slope;
+        case ACT_SIGMOID: return cg_sigmoid(z);
+        case ACT_TANH: return cg_tanh(z);
+        default: return z;
+    }
+}
+
+// y[i] = act(x[i] + bias[i % cols]); bias is read only when has_bias != 0. y may equal x.
+template <typename T>
+__global__ void bias_act(const T* x, const T* bias, T* y, i64 n, i64 cols, int has_bias, int act,
+                         typename acc_of<T>::type slope) {
+    typedef typename acc_of<T>::type A;
+    const T* in[1] = {x};
+    T* out[1] = {y};
+    if (has_bias) {
+        ew_apply<T, 1, 1>(in, out, n, [&](i64 i, const A (&v)[1], A (&r)[1]) {
+            r[0] = apply_act(v[0] + to_acc(bias[i % cols]), act, slope);
+        });
+    } else {
+        ew_apply<T, 1, 1>(in, out, n, [&](i64, const A (&v)[1], A (&r)[1]) {
+            r[0] = apply_act(v[0], act, slope);
+        });
+    }
+}
+
+// dx from the upstream gradient g and the saved output y.
+template <typename T>
+__global__ void act_backward(const T* g, const T* y, T* dx, i64 n, int act,
+                             typename acc_of<T>::type slope) {
+    typedef typename acc_of<T>::type A;
+    const T* in[2] = {g, y};
+    T* out[1] = {dx};
+    ew_apply<T, 2, 1>(in, out, n, [&](i64, const A (&v)[2], A (&r)[1]) {
+        const A gv = v[0], yv = v[1];
+        switch (act) {
+            case ACT_RELU: r[0] = yv > A(0) ? gv : A(0); break;
+            case ACT_LEAKY_RELU: r[0] = yv > A(0) ? gv : gv * slope; break;
+            case ACT_SIGMOID: r[0] = gv * yv * (A(1) - yv); break;
+            case ACT_TANH: r[0] = gv * (A(1) - yv * yv); break;
+            default: r[0] = gv;
+        }
+    });
+}
+
+// Column sums of a (rows, cols) matrix, split over gridDim.y row chunks:
+// out[chunk, c] = sum over rows r in chunk of x[r, c]  (accumulated in float/double).
+// A block is 32 columns x (blockDim.x / 32) row lanes; grid (ceil(cols/32), chunks).
+// Launch once with chunks = 1 for the final result, or twice: TOut = accumulation type for the
+// partials, then again over the (chunks, cols) partials into the output dtype.
+template <typename TIn, typename TOut>
+__global__ void col_sum(const TIn* x, TOut* out, i64 rows, i64 cols) {
+    typedef typename acc_of<TOut>::type A0;
+    typedef typename acc_of<TIn>::type A1;
+    typedef typename acc_of<decltype(A0(0) + A1(0))>::type A;
+    __shared__ A part[32][33];
+    const int lane = threadIdx.x & 31, rl = threadIdx.x >> 5, nrl = blockDim.x >> 5;
+    const i64 chunk = (rows + gridDim.y - 1) / gridDim.y;
+    const i64 r0 = (i64)blockIdx.y * chunk;
+    const i64 r1 = r0 + chunk < rows ? r0 + chunk : rows;
+    for (i64 c0 = (i64)blockIdx.x * 32; c0 < cols; c0 += (i64)gridDim.x * 32) {
+        const i64 c = c0 + lane;
+        A s = A(0);
+        if (c < cols)
+            for (i64 r = r0 + rl; r < r1; r += nrl) s += (A)to_acc(x[r * cols + c]);
+        part[rl][lane] = s;
+        __syncthreads();
+        if (rl == 0 && c < cols) {
+            for (int k = 1; k < nrl; ++k) s += part[k][lane];
+            out[(i64)blockIdx.y * cols + c] = from_acc<TOut>(s);
+        }
+        __syncthreads();
+    }
+}

@@ -1,0 +1,221 @@
+"""The NumPy twins of cugrad.kernels (the CPU path) against plain reference formulas, and, on a
+GPU, every CUDA kernel against its twin."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cugrad import kernels as K
+from kernel_cases import DTYPES, LAYOUTS, SIZES, place, tol
+
+rng = np.random.default_rng(7)
+ACTS = list(K.ACTIVATIONS)
+
+
+def ref_act(z, act, slope=0.01):
+    z = z.astype(np.float64)
+    return {"identity": z, "relu": np.maximum(z, 0), "leaky_relu": np.where(z > 0, z, slope * z),
+            "sigmoid": 1 / (1 + np.exp(-np.clip(z, -700, 700))), "tanh": np.tanh(z)}[act]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ACTS)
+def test_bias_activation_twin(act, dtype):
+    x, b = rng.standard_normal((50, 7)).astype(dtype) * 3, rng.standard_normal(7).astype(dtype)
+    want = ref_act(x.astype(np.float64) + b, act, 0.2)
+    got = K.bias_activation(x, b, act, 0.2)
+    assert got.dtype == dtype and got.shape == x.shape
+    np.testing.assert_allclose(got, want, rtol=tol(dtype)["rtol"] * 4, atol=tol(dtype)["atol"] * 4)
+    y = x.copy()
+    assert K.bias_activation(y, None, act, 0.2, out=y) is y
+    np.testing.assert_allclose(y, ref_act(x, act, 0.2), **tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sigmoid_is_finite_at_extremes(dtype):
+    x = np.array([-1000, -100, -20, 0, 20, 100, 1000], dtype)
+    y = K.bias_activation(x, None, "sigmoid")
+    assert np.isfinite(y).all()
+    assert 0 <= y[0] < (2e-5 if dtype == np.float16 else 1e-37) and y[-1] == 1 and y[3] == 0.5
+    if dtype != np.float16:
+        np.testing.assert_allclose(y[2], np.exp(-20.0), rtol=1e-5)     # no cancellation for z < 0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ACTS)
+def test_activation_backward_twin(act, dtype):
+    z = rng.standard_normal(200).astype(dtype) * 2
+    g = rng.standard_normal(200).astype(dtype)
+    y = K.bias_activation(z, None, act, 0.3)
+    zz, gg, yy = (a.astype(np.float64) for a in (z, g, y))
+    want = {"identity": gg, "relu": gg * (zz > 0), "leaky_relu": np.where(zz > 0, gg, 0.3 * gg),
+            "sigmoid": gg * yy * (1 - yy), "tanh": gg * (1 - yy * yy)}[act]
+    np.testing.assert_allclose(K.activation_backward(g, y, act, 0.3), want, **tol(dtype))
+    out = g.copy()                                   # in place over g
+    K.activation_backward(out, y, act, 0.3, out=out)
+    np.testing.assert_allclose(out, want, **tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bias_grad_twin(dtype):
+    g = rng.standard_normal((4, 30, 9)).astype(dtype)
+    got = K.bias_grad(g)
+    assert got.shape == (9,) and got.dtype == dtype
+    np.testing.assert_allclose(got, g.astype(np.float64).sum(axis=(0, 1)), rtol=tol(dtype)["rtol"], atol=0.1 if dtype == np.float16 else 1e-5)
+
+
+def ref_xent(x, y):
+    x = x.astype(np.float64)
+    lse = np.log(np.exp(x - x.max(1, keepdims=True)).sum(1)) + x.max(1)
+    return lse - (y * x).sum(1), lse, np.exp(x - lse[:, None])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["index", "prob"])
+def test_softmax_xent_twin(kind, dtype):
+    x = (rng.standard_normal((13, 6)) * 4).astype(dtype)
+    x[0, 0] = 80                                       # exp overflow without the max shift (float16/32)
+    t = rng.integers(0, 6, 13)
+    y = np.eye(6)[t]
+    if kind == "prob":
+        y = rng.random((13, 6))
+        y /= y.sum(1, keepdims=True)
+        t = y.astype(dtype)
+    loss_w, lse_w, p = ref_xent(x, y)
+    loss, lse = K.softmax_xent_forward(x, t)
+    assert loss.dtype == (np.float64 if dtype == np.float64 else np.float32)
+    np.testing.assert_allclose(lse, lse_w, **tol(dtype))
+    np.testing.assert_allclose(loss, loss_w, rtol=tol(dtype)["rtol"], atol=tol(dtype)["atol"] * 10)
+    scale = rng.random(13)
+    d = K.softmax_xent_backward(x, lse, t, scale)
+    assert d.dtype == dtype
+    np.testing.assert_allclose(d, (p - y) * scale[:, None], **tol(dtype))
+
+
+def test_softmax_xent_backward_is_the_gradient():
+    """Central differences of sum_i scale_i * loss_i."""
+    x, t = rng.standard_normal((3, 5)), np.array([4, 0, 2])
+    s = np.array([0.5, 1.0, 2.0])
+    d = K.softmax_xent_backward(x, K.softmax_xent_forward(x, t)[1], t, s)
+    f = lambda z: (K.softmax_xent_forward(z, t)[0] * s).sum()
+    num = np.zeros_like(x)
+    for idx in np.ndindex(*x.shape):
+        e = np.zeros_like(x)
+        e[idx] = 1e-6
+        num[idx] = (f(x + e) - f(x - e)) / 2e-6
+    np.testing.assert_allclose(d, num, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_sgd_twin_textbook(nesterov):
+    from test_kernels_emulated import textbook_sgd
+    p0 = rng.standard_normal(20)
+    grads = [rng.standard_normal(20) for _ in range(4)]
+    for cfg in [dict(momentum=0.0), dict(momentum=0.9, dampening=0.1, weight_decay=0.01, nesterov=nesterov)]:
+        p, buf = p0.copy(), np.zeros(20)
+        for k, g in enumerate(grads):
+            gc = g.copy()
+            K.sgd_step(p, g, buf if cfg["momentum"] else None, 0.05, first_step=k == 0, **cfg)
+            np.testing.assert_array_equal(g, gc)
+        np.testing.assert_allclose(p, textbook_sgd(p0, grads, 0.05, **cfg), rtol=1e-13)
+
+
+@pytest.mark.parametrize("decoupled", [False, True])
+def test_adam_twin_textbook(decoupled):
+    from test_kernels_emulated import textbook_adam
+    p0 = rng.standard_normal(20)
+    grads = [rng.standard_normal(20) for _ in range(5)]
+    p, m, v = p0.copy(), np.zeros(20), np.zeros(20)
+    for step, g in enumerate(grads, 1):
+        K.adam_step(p, g, m, v, 1e-3, 0.9, 0.999, 1e-8, 0.1, step, decoupled)
+    np.testing.assert_allclose(p, textbook_adam(p0, grads, 1e-3, 0.9, 0.999, 1e-8, 0.1, decoupled), rtol=1e-13)
+
+
+def test_random_twin_stream():
+    u = K.uniform(3, 0, 1000, np.float64)
+    np.testing.assert_array_equal(u[10:], K.uniform(3, 10, 990, np.float64))     # counter-based
+    assert 0.45 < u.mean() < 0.55 and u.min() >= 0 and u.max() < 1
+    z = K.normal(3, 0, 200001, np.float64)
+    assert abs(z.mean()) < 0.01 and abs(z.std() - 1) < 0.01
+    np.testing.assert_array_equal(z[2:100], K.normal(3, 2, 98, np.float64))
+    assert K.counters_used(5, "normal") == 6 and K.counters_used(5, "uniform") == 5
+    assert K.uniform(1, 0, (2, 3), np.float16).dtype == np.float16
+    assert not np.array_equal(K.uniform(1, 0, 50), K.uniform(2, 0, 50))
+
+
+# --------------------------------------------------------------------------- the GPU against the twins
+
+def _gpu_inputs(cp, a, layout):
+    d = cp.asarray(a)
+    if layout == "strided":
+        wide = cp.empty((2 * a.size,), a.dtype)
+        wide[::2] = d.ravel()
+        return wide[::2].reshape(a.shape)
+    if layout == "offset":
+        buf = cp.empty((a.size + 1,), a.dtype)
+        buf[1:] = d.ravel()
+        return buf[1:].reshape(a.shape)
+    return d
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", SIZES)
+def test_gpu_elementwise(cp, n, dtype):
+    shape = (3, n) if n < 5000 else (1, n)
+    x, b, g = (rng.standard_normal(s).astype(dtype) for s in (shape, shape[-1], shape))
+    for layout in LAYOUTS:
+        xd, bd, gd = (_gpu_inputs(cp, a, layout) for a in (x, b, g))
+        for act in ACTS:
+            want = K.bias_activation(x, b, act, 0.1)
+            out = cp.full(shape, cp.nan, dtype)
+            K.bias_activation(xd, bd, act, 0.1, out=out)
+            np.testing.assert_allclose(cp.asnumpy(out), want, **tol(dtype))
+            yd = cp.asarray(want)
+            np.testing.assert_allclose(cp.asnumpy(K.activation_backward(gd, yd, act, 0.1)),
+                                       K.activation_backward(g, want, act, 0.1), **tol(dtype))
+        r = tol(dtype)["rtol"]
+        np.testing.assert_allclose(cp.asnumpy(K.bias_grad(gd)), K.bias_grad(g), rtol=r, atol=r * 3)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["index", "prob"])
+@pytest.mark.parametrize("rows,cols", [(1, 1), (7, 10), (1000, 1000), (1000, 4097), (8192, 10)])
+def test_gpu_softmax_xent(cp, rows, cols, kind, dtype):
+    x = (rng.standard_normal((rows, cols)) * 3).astype(dtype)
+    t = rng.integers(0, cols, rows) if kind == "index" else rng.dirichlet(np.ones(cols), rows).astype(dtype)
+    loss, lse = K.softmax_xent_forward(x, t)
+    ld, sd = K.softmax_xent_forward(cp.asarray(x), cp.asarray(t))
+    np.testing.assert_allclose(cp.asnumpy(ld), loss, **tol(dtype))
+    np.testing.assert_allclose(cp.asnumpy(sd), lse, **tol(dtype))
+    s = rng.random(rows).astype(lse.dtype)
+    out = cp.full((rows, cols), cp.nan, dtype)
+    K.softmax_xent_backward(cp.asarray(x), sd, cp.asarray(t), cp.asarray(s), out=out)
+    np.testing.assert_allclose(cp.asnumpy(out), K.softmax_xent_backward(x, lse, t, s), **tol(dtype))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 3, 1023, 2**20 + 1])
+def test_gpu_optim(cp, n, dtype):
+    p0, grads = rng.standard_normal(n).astype(dtype), [rng.standard_normal(n).astype(dtype) for _ in range(3)]
+    p, buf, pd, bd = p0.copy(), np.zeros(n, dtype), cp.asarray(p0), cp.zeros(n, dtype)
+    for k, g in enumerate(grads):
+        K.sgd_step(p, g, buf, 0.1, momentum=0.9, nesterov=True, weight_decay=0.01, first_step=k == 0)
+        K.sgd_step(pd, cp.asarray(g), bd, 0.1, momentum=0.9, nesterov=True, weight_decay=0.01, first_step=k == 0)
+    np.testing.assert_allclose(cp.asnumpy(pd), p, **tol(dtype))
+    p, m, v = p0.copy(), np.zeros(n, dtype), np.zeros(n, dtype)
+    pd, md, vd = cp.asarray(p0), cp.zeros(n, dtype), cp.zeros(n, dtype)
+    for k, g in enumerate(grads, 1):
+        K.adam_step(p, g, m, v, 1e-2, 0.9, 0.999, 1e-8, 0.01, k, True)
+        K.adam_step(pd, cp.asarray(g), md, vd, 1e-2, 0.9, 0.999, 1e-8, 0.01, k, True)
+    np.testing.assert_allclose(cp.asnumpy(pd), p, **tol(dtype))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gpu_random(cp, dtype):
+    n = 2**20 + 1
+    np.testing.assert_array_equal(cp.asnumpy(K.uniform(11, 5, n, dtype, xp=cp)), K.uniform(11, 5, n, dtype))
+    np.testing.assert_allclose(cp.asnumpy(K.normal(11, 5, n, dtype, xp=cp)), K.normal(11, 5, n, dtype), **tol(dtype))

@@ -1,0 +1,260 @@
+"""Every CUDA kernel, run on the host emulator through the real wrappers of cugrad.kernels,
+against its NumPy twin (and the optimizers against the textbook update)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cugrad import kernels as K
+from kernel_cases import CLASSES, DTYPES, LAYOUTS, ROWS, SIZES, nan_like, place, tol
+
+ACTS = list(K.ACTIVATIONS)
+rng = np.random.default_rng(1234)
+
+
+def randn(shape, dtype, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(dtype)
+
+
+def shape_for(n):
+    return (3, n) if n < 5000 else (1, n)
+
+
+# --------------------------------------------------------------------------- activations
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", SIZES)
+def test_bias_activation(on_emu, n, dtype):
+    shape = shape_for(n)
+    x0, b0 = randn(shape, dtype, 3), randn(shape[-1], dtype)
+    for layout in LAYOUTS:
+        x, b = place(x0, layout), place(b0, layout)
+        for act in ACTS:
+            want = K._np_bias_activation(x0, b0, K.ACTIVATIONS[act], 0.1, None)
+            np.testing.assert_allclose(K.bias_activation(x, b, act, 0.1), want, **tol(dtype), err_msg=f"{act} {layout}")
+            out = nan_like(x0)
+            K.bias_activation(x, b, act, 0.1, out=out)
+            np.testing.assert_allclose(out, want, **tol(dtype), err_msg=f"{act} {layout} out=")
+    for act in ACTS:                                      # no bias; in place on x
+        x = place(x0, "aligned")
+        want = K._np_bias_activation(x0, None, K.ACTIVATIONS[act], 0.01, None)
+        assert K.bias_activation(x, None, act, out=x) is x
+        np.testing.assert_allclose(x, want, **tol(dtype), err_msg=act)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", SIZES)
+def test_activation_backward(on_emu, n, dtype):
+    shape = shape_for(n)
+    g0, z = randn(shape, dtype), randn(shape, dtype, 2)
+    for act in ACTS:
+        y0 = K._np_bias_activation(z, None, K.ACTIVATIONS[act], 0.1, None)
+        want = K._np_activation_backward(g0, y0, K.ACTIVATIONS[act], 0.1, None)
+        for layout in LAYOUTS:
+            g, y = place(g0, layout), place(y0, layout)
+            np.testing.assert_allclose(K.activation_backward(g, y, act, 0.1), want, **tol(dtype), err_msg=f"{act} {layout}")
+            out = place(nan_like(g0), layout)
+            K.activation_backward(g, y, act, 0.1, out=out)
+            np.testing.assert_allclose(out, want, **tol(dtype), err_msg=f"{act} {layout} out=")
+
+
+@pytest.mark.parametrize("grid", ["small", "large"])
+@pytest.mark.parametrize("n", [33, 4097])
+def test_elementwise_grid_sizes(on_emu, n, grid):
+    """Grid-stride loops stay right with one block and with more blocks than work."""
+    on_emu.grid = 1 if grid == "small" else n // 256 + 7
+    x, b, g = randn((2, n), np.float32), randn(n, np.float32), randn((2, n), np.float32)
+    for act in ACTS:
+        y = K.bias_activation(x, b, act)
+        np.testing.assert_allclose(y, K._np_bias_activation(x, b, K.ACTIVATIONS[act], 0.01, None), **tol(np.float32))
+        np.testing.assert_allclose(K.activation_backward(g, y, act),
+                                   K._np_activation_backward(g, y, K.ACTIVATIONS[act], 0.01, None), **tol(np.float32))
+    np.testing.assert_allclose(K.bias_grad(x), K._np_bias_grad(x, 2, n), **tol(np.float32))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cols", CLASSES)
+@pytest.mark.parametrize("rows", ROWS)
+def test_bias_grad(on_emu, rows, cols, dtype):
+    g0 = randn((rows, cols), dtype)
+    want = K._np_bias_grad(g0, rows, cols)
+    scale = np.sqrt(rows)                      # sums of `rows` unit normals: absolute error scale
+    r = tol(dtype)["rtol"]
+    for layout in LAYOUTS:
+        got = K.bias_grad(place(g0, layout))
+        assert got.shape == (cols,) and got.dtype == dtype
+        np.testing.assert_allclose(got, want, rtol=r, atol=r * scale, err_msg=layout)
+    if rows % 2 == 0:                          # 3-D input: sum over the leading two axes
+        np.testing.assert_allclose(K.bias_grad(g0.reshape(2, rows // 2, cols)), want, rtol=r, atol=r * scale)
+
+
+# --------------------------------------------------------------------------- softmax cross-entropy
+
+def xent_inputs(rows, cols, dtype, kind):
+    x = randn((rows, cols), dtype, 3)
+    if kind == "index":
+        t = rng.integers(0, cols, rows)
+    else:
+        t = rng.random((rows, cols))
+        t = (t / t.sum(axis=1, keepdims=True)).astype(dtype)
+    return x, t
+
+
+@pytest.mark.parametrize("kind", ["index", "prob"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cols", CLASSES)
+@pytest.mark.parametrize("rows", ROWS)
+def test_softmax_xent(on_emu, rows, cols, dtype, kind):
+    x0, t0 = xent_inputs(rows, cols, dtype, kind)
+    layout = LAYOUTS[(rows + cols) % 3]        # cycle the layouts over the grid of cases
+    x, t = place(x0, layout), place(t0, layout)
+    loss_w, lse_w = K._np_softmax_xent_forward(x0, t0, kind == "index")
+    loss, lse = K.softmax_xent_forward(x, t)
+    acc = np.float64 if dtype == np.float64 else np.float32
+    assert loss.dtype == acc and lse.dtype == acc
+    np.testing.assert_allclose(lse, lse_w, **tol(dtype))
+    np.testing.assert_allclose(loss, loss_w, **tol(dtype))
+    scale = (rng.random(rows) + 0.5).astype(acc)
+    want = K._np_softmax_xent_backward(x0, lse_w, t0, scale, None, kind == "index")
+    out = place(nan_like(x0), layout)
+    got = K.softmax_xent_backward(x, place(lse_w, layout), t, scale, out=out)
+    assert got is out
+    np.testing.assert_allclose(out, want, **tol(dtype))
+
+
+@pytest.mark.parametrize("grid", ["small", "large"])
+def test_softmax_xent_grid_sizes(on_emu, grid):
+    rows, cols = 37, 300
+    on_emu.grid = 3 if grid == "small" else rows + 5
+    x, t = xent_inputs(rows, cols, np.float32, "index")
+    loss, lse = K.softmax_xent_forward(x, t)
+    loss_w, lse_w = K._np_softmax_xent_forward(x, t, True)
+    np.testing.assert_allclose(loss, loss_w, **tol(np.float32))
+    s = np.ones(rows, np.float32)
+    np.testing.assert_allclose(K.softmax_xent_backward(x, lse, t, s),
+                               K._np_softmax_xent_backward(x, lse_w, t, s, None, True), **tol(np.float32))
+
+
+def test_softmax_xent_bad_label_is_nan(on_emu):
+    x, t = xent_inputs(4, 5, np.float32, "index")
+    t[1], t[3] = -1, 5
+    loss, lse = K.softmax_xent_forward(x, t)
+    assert np.isnan(loss[[1, 3]]).all() and np.isfinite(loss[[0, 2]]).all() and np.isfinite(lse).all()
+    d = K.softmax_xent_backward(x, lse, t, np.ones(4, np.float32))
+    assert np.isnan(d[[1, 3]]).all() and np.isfinite(d[[0, 2]]).all()
+
+
+# --------------------------------------------------------------------------- optimizers
+
+SGD_CONFIGS = [dict(momentum=0.0), dict(momentum=0.0, weight_decay=0.1),
+               dict(momentum=0.9), dict(momentum=0.9, dampening=0.5, weight_decay=0.01),
+               dict(momentum=0.8, nesterov=True, weight_decay=0.05)]
+
+
+def textbook_sgd(p, grads, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
+    p, buf = p.astype(np.float64), None
+    for k, g in enumerate(grads):
+        g = g + weight_decay * p
+        if momentum:
+            buf = g.copy() if k == 0 else momentum * buf + (1 - dampening) * g
+            g = g + momentum * buf if nesterov else buf
+        p = p - lr * g
+    return p
+
+
+def textbook_adam(p, grads, lr, b1, b2, eps, wd, decoupled):
+    p, m, v = p.astype(np.float64), 0.0, 0.0
+    for t, g in enumerate(grads, 1):
+        if decoupled:
+            p = p * (1 - lr * wd)
+        else:
+            g = g + wd * p
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        mhat, vhat = m / (1 - b1 ** t), v / (1 - b2 ** t)
+        p = p - lr * mhat / (np.sqrt(vhat) + eps)
+    return p
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 3, 33, 4097, 2**20 + 1])
+@pytest.mark.parametrize("cfg", range(len(SGD_CONFIGS)))
+def test_sgd_step(on_emu, cfg, n, dtype):
+    cfg = SGD_CONFIGS[cfg]
+    layout = "offset" if n % 2 else "aligned"
+    p0 = randn(n, dtype)
+    grads = [randn(n, dtype) for _ in range(3)]
+    p, buf = place(p0, layout), place(np.zeros(n, dtype), layout)
+    pt, buft = p0.copy(), np.zeros(n, dtype)
+    for k, g in enumerate(grads):
+        gk = place(g, "strided")
+        K.sgd_step(p, gk, buf if cfg["momentum"] else None, 0.1, first_step=k == 0, **cfg)
+        K._np_sgd_step(pt, g, buft if cfg["momentum"] else None, 0.1, cfg["momentum"], cfg.get("dampening", 0.0),
+                       cfg.get("nesterov", False), cfg.get("weight_decay", 0.0), k == 0)
+        np.testing.assert_array_equal(gk, g)           # grad untouched
+    np.testing.assert_allclose(p, pt, **tol(dtype))
+    if dtype == np.float64:
+        np.testing.assert_allclose(p, textbook_sgd(p0, grads, 0.1, **cfg), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 3, 33, 4097, 2**20 + 1])
+@pytest.mark.parametrize("decoupled", [False, True])
+def test_adam_step(on_emu, decoupled, n, dtype):
+    layout = "offset" if n % 2 else "aligned"
+    p0 = randn(n, dtype)
+    grads = [randn(n, dtype) for _ in range(4)]
+    p, m, v = (place(a, layout) for a in (p0, np.zeros(n, dtype), np.zeros(n, dtype)))
+    pt, mt, vt = p0.copy(), np.zeros(n, dtype), np.zeros(n, dtype)
+    hp = dict(lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, decoupled=decoupled)
+    for step, g in enumerate(grads, 1):
+        K.adam_step(p, place(g, "strided"), m, v, step=step, **hp)
+        with K.use_driver(None):                        # the NumPy twin
+            K.adam_step(pt, g, mt, vt, step=step, **hp)
+    np.testing.assert_allclose(p, pt, **tol(dtype))
+    np.testing.assert_allclose(m, mt, **tol(dtype))
+    if dtype == np.float64:
+        want = textbook_adam(p0, grads, 1e-2, 0.9, 0.999, 1e-8, 0.01, decoupled)
+        np.testing.assert_allclose(p, want, rtol=1e-12, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- random numbers
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 3, 33, 4097, 2**20 + 1])
+def test_uniform_bit_identical(on_emu, n, dtype):
+    for seed, offset in [(0, 0), (12345, 7), (2**63 + 5, 2**40 + 3)]:
+        got = K.uniform(seed, offset, n, dtype)
+        with K.use_driver(None):
+            want = K.uniform(seed, offset, n, dtype)
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))
+        assert got.min() >= 0 and got.max() < 1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 3, 4097, 2**20 + 1])
+def test_normal(on_emu, n, dtype):
+    got = K.normal(99, 10, n, dtype)
+    with K.use_driver(None):
+        want = K.normal(99, 10, n, dtype)
+    np.testing.assert_allclose(got, want, **tol(dtype))   # libm sin/cos/log may differ by ulps
+
+
+@pytest.mark.parametrize("grid", [1, 40])
+def test_random_grid_sizes(on_emu, grid):
+    on_emu.grid = grid
+    got = K.uniform(5, 0, 3000, np.float32)
+    with K.use_driver(None):
+        want = K.uniform(5, 0, 3000, np.float32)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_emulator_checks_argument_packing(on_emu):
+    """A wrong scalar width (np.int32 for a long long) is caught as it would corrupt a GPU launch."""
+    f = on_emu.module("random").get_function("rand_uniform<float>")
+    out = np.empty(4, np.float32)
+    with pytest.raises(TypeError):
+        f((1,), (32,), (out, np.int32(4), np.uint64(1), np.uint64(0)))
+    with pytest.raises(TypeError):
+        f((1,), (32,), (out, 4, np.uint64(1), np.uint64(0)))
