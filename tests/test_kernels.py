@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cugrad import kernels as K
-from kernel_cases import DTYPES, LAYOUTS, SIZES, place, tol
+from kernel_cases import DTYPES, LAYOUTS, SIZES, tol
 
 rng = np.random.default_rng(7)
 ACTS = list(K.ACTIVATIONS)

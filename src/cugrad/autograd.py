@@ -9,9 +9,11 @@ just computes and returns raw arrays; backward rules use this to stay differenti
 """
 from __future__ import annotations
 
-import functools
+import contextlib
 import itertools
 import threading
+
+import numpy as np
 
 from . import backend
 
@@ -29,7 +31,7 @@ def is_grad_enabled() -> bool:
     return _grad_mode.enabled
 
 
-class _SetGradMode:
+class _SetGradMode(contextlib.ContextDecorator):
     """Context manager and decorator that sets grad mode for the current thread."""
 
     enabled: bool
@@ -46,14 +48,6 @@ class _SetGradMode:
         _grad_mode.enabled = self._previous.pop()
         return False
 
-    def __call__(self, fn):
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with type(self)():
-                return fn(*args, **kwargs)
-
-        return wrapper
-
 
 class no_grad(_SetGradMode):
     """Run without recording the graph (``with cugrad.no_grad():`` or ``@cugrad.no_grad()``)."""
@@ -65,12 +59,6 @@ class enable_grad(_SetGradMode):
     """Turn recording back on inside a ``no_grad`` region."""
 
     enabled = True
-
-
-class _set_grad_enabled(_SetGradMode):
-    def __init__(self, enabled: bool):
-        super().__init__()
-        self.enabled = enabled
 
 
 # --------------------------------------------------------------------------- Function
@@ -160,6 +148,10 @@ class Function:
         single = not isinstance(outputs, tuple)
         if single:
             outputs = (outputs,)
+        for out in outputs:
+            if isinstance(out, np.generic):  # NumPy returns scalars, not arrays, for 0-d results
+                outputs = ctx._scalars_to_arrays(outputs)
+                break
         if record:
             wrapped = tuple(
                 Tensor._from_op(out, ctx, i) if backend.is_floating(out.dtype) else Tensor._wrap(out)
@@ -170,6 +162,15 @@ class Function:
         else:
             wrapped = tuple(Tensor._wrap(out) for out in outputs)
         return wrapped[0] if single else wrapped
+
+    def _scalars_to_arrays(self, outputs):
+        """0-d arrays in place of NumPy scalars among ``outputs`` (and among the saved values that
+        are those outputs), so a Tensor's data is always an array."""
+        arrays = tuple(np.asarray(out) if isinstance(out, np.generic) else out for out in outputs)
+        swap = {id(out): arr for out, arr in zip(outputs, arrays) if out is not arr}
+        if self._saved:
+            self._saved = tuple(swap.get(id(s), s) for s in self._saved)
+        return arrays
 
     # -- saved values as graph tensors (create_graph) ----------------------------------
 
@@ -286,7 +287,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
         elif create_graph:
             leaf.grad = leaf.grad + grad
         else:
-            leaf.grad = Tensor._wrap(leaf.grad.data + grad)
+            leaf.grad = Tensor._wrap(_array(leaf.grad.data + grad))
 
     buffers = {}
     root_nodes = []
@@ -381,6 +382,11 @@ def _output_grads(node, slots, create_graph):
     return grads
 
 
+def _array(value):
+    """``value`` as an array: NumPy turns 0-d results into scalars, which kernels cannot take."""
+    return np.asarray(value) if isinstance(value, np.generic) else value
+
+
 def _fit_grad(node, target, index, grad, create_graph):
     """Check a returned gradient's shape and bring it to its input's dtype."""
     Tensor = _tensor.Tensor
@@ -388,9 +394,11 @@ def _fit_grad(node, target, index, grad, create_graph):
         (target.shape, target.dtype) if index < 0 else target._output_meta[index]
     )
     if create_graph and not isinstance(grad, Tensor):
-        grad = Tensor._wrap(grad)
+        grad = Tensor._wrap(_array(grad))
     elif not create_graph and isinstance(grad, Tensor):
         grad = grad.data
+    elif not create_graph:
+        grad = _array(grad)
     if tuple(grad.shape) != tuple(expected_shape):
         raise RuntimeError(
             f"{type(node).__name__}.backward returned a gradient of shape {tuple(grad.shape)} "

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import re
 from functools import lru_cache
 from pathlib import Path

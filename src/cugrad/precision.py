@@ -1,6 +1,7 @@
 """Precision modes: how float32 matmuls use tensor cores, and autocast to half precision."""
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import numpy as np
@@ -49,7 +50,7 @@ _autocast = _AutocastState()
 AUTOCAST_DTYPES = ("float16", "bfloat16")
 
 
-class autocast:
+class autocast(contextlib.ContextDecorator):
     """Inside, matmuls and linear layers run in ``dtype`` (float16 by default, or bfloat16) on
     fp32 master weights: operands are cast on the way in and gradients cast back on the way out.
     Losses and softmax stay in float32. Pair it with ``cugrad.amp.GradScaler`` for float16.
@@ -69,16 +70,6 @@ class autocast:
     def __exit__(self, *exc):
         _autocast.dtype = self._previous.pop()
         return False
-
-    def __call__(self, fn):
-        import functools
-
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with autocast(self.dtype.name if self.dtype is not None else "float16", enabled=self.dtype is not None):
-                return fn(*args, **kwargs)
-
-        return wrapper
 
 
 def autocast_dtype():

@@ -1,7 +1,6 @@
 """Tensor: an array (NumPy or CuPy), its gradient, and the graph node that made it."""
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
 
@@ -131,9 +130,13 @@ class Tensor:
             dtype, device = device, None
         out = self
         if dtype is not None:
-            out = ops.astype(out, backend.resolve_dtype(dtype))
+            dtype = backend.resolve_dtype(dtype)
+            if dtype != out.dtype:
+                out = ops.astype(out, dtype)
         if device is not None:
-            out = ops.to_device(out, backend.get_device(device))
+            device = backend.get_device(device)
+            if device != out.device:
+                out = ops.to_device(out, device)
         return out
 
     def cpu(self) -> "Tensor":
@@ -369,7 +372,10 @@ def _to_array(data, dtype=None, device=None):
         array = backend.to_device(data, target)
         array = array.astype(dtype if dtype is not None else array.dtype, copy=array is data)
         return array
-    array = np.asarray(data)
+    try:
+        array = np.asarray(data)
+    except ValueError:  # NumPy 2 refuses ragged nested sequences outright
+        array = np.empty(0, dtype=object)
     if array.dtype == object:
         raise TypeError(f"cannot make a tensor from {type(data).__name__} holding mixed or ragged data")
     if dtype is None:
