@@ -1,6 +1,6 @@
 """cugrad: reverse-mode autograd for large-batch MLPs — NumPy on any CPU, CuPy with fused CUDA
 kernels on NVIDIA GPUs."""
-from . import amp, cuda, func, nn
+from . import amp, cuda, data, func, io, nn, optim
 from .autograd import Function, enable_grad, grad, is_grad_enabled, no_grad
 from .checkpoint import checkpoint, checkpoint_sequential
 from .backend import Device as device
@@ -17,7 +17,9 @@ from .creation import (
     zeros,
     zeros_like,
 )
+from .data import DataError, DataLoader
 from .gradcheck import GradcheckError, gradcheck
+from .io import CheckpointError, load, save
 from .precision import autocast, get_matmul_precision, set_matmul_precision
 from .ops import (
     abs,

@@ -1,0 +1,41 @@
+"""Loss modules: thin wrappers over nn.functional."""
+from __future__ import annotations
+
+from . import functional as F
+from .module import Module
+
+__all__ = ["CrossEntropyLoss", "MSELoss", "HingeLoss"]
+
+
+class _Loss(Module):
+    def __init__(self, reduction: str = "mean"):
+        super().__init__()
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"{type(self).__name__}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        self.reduction = reduction
+
+    def extra_repr(self):
+        return f"reduction={self.reduction!r}"
+
+
+class CrossEntropyLoss(_Loss):
+    """Softmax cross-entropy of logits (N, C) against labels (N,) or probabilities (N, C)."""
+
+    def forward(self, logits, target):
+        return F.cross_entropy(logits, target, reduction=self.reduction)
+
+
+class MSELoss(_Loss):
+    def forward(self, prediction, target):
+        return F.mse_loss(prediction, target, reduction=self.reduction)
+
+
+class HingeLoss(_Loss):
+    """Multiclass SVM loss Σ_{j≠y} max(0, s_j − s_y + margin)."""
+
+    def __init__(self, margin: float = 1.0, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.margin = margin
+
+    def forward(self, scores, target):
+        return F.hinge_loss(scores, target, margin=self.margin, reduction=self.reduction)
