@@ -121,27 +121,39 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
+        # The hot path of every op: plain loops, no generators (a step of a small net is bound
+        # by this Python overhead, not by its arithmetic).
         Tensor = _tensor.Tensor
         raw = []
         tensors = []
+        host = True  # every tensor argument holds a NumPy array
+        requires_grad = False
         for arg in args:
             if isinstance(arg, Tensor):
-                raw.append(arg.data)
+                data = arg.data
+                raw.append(data)
                 tensors.append(arg)
+                if type(data) is not np.ndarray:
+                    host = False
+                if arg._requires_grad:
+                    requires_grad = True
             else:
                 raw.append(arg)
         ctx = cls()
         if not tensors:
             return cls.forward(ctx, *raw, **kwargs)
-        device = tensors[0].device
-        for t in tensors[1:]:
-            if t.device != device:
-                raise RuntimeError(
-                    f"{cls.__name__}: expected all tensors on one device, got {device} and {t.device}"
-                )
-        record = _grad_mode.enabled and any(t.requires_grad for t in tensors)
+        if host:
+            device = backend.CPU
+        else:
+            device = tensors[0].device
+            for t in tensors:
+                if t.device != device:
+                    raise RuntimeError(
+                        f"{cls.__name__}: expected all tensors on one device, got {device} and {t.device}"
+                    )
+        record = requires_grad and _grad_mode.enabled
         if record:
-            ctx._edges = tuple(_edge_to(a) for a in args)
+            ctx._edges = tuple([_edge_to(a) for a in args])
             ctx._device = device
             ctx._sequence = next(_node_counter)
         outputs = cls.forward(ctx, *raw, **kwargs)
@@ -153,15 +165,18 @@ class Function:
                 outputs = ctx._scalars_to_arrays(outputs)
                 break
         if record:
-            wrapped = tuple(
-                Tensor._from_op(out, ctx, i) if backend.is_floating(out.dtype) else Tensor._wrap(out)
-                for i, out in enumerate(outputs)
-            )
-            ctx._output_meta = tuple((out.shape, out.dtype) for out in outputs)
-            ctx._remember_saved_sources(args, outputs)
+            wrapped = []
+            meta = []
+            for i, out in enumerate(outputs):
+                dtype = out.dtype
+                wrapped.append(Tensor._from_op(out, ctx, i) if backend.is_floating(dtype) else Tensor._wrap(out))
+                meta.append((out.shape, dtype))
+            ctx._output_meta = tuple(meta)
+            if ctx._saved:
+                ctx._remember_saved_sources(args, outputs)
         else:
-            wrapped = tuple(Tensor._wrap(out) for out in outputs)
-        return wrapped[0] if single else wrapped
+            wrapped = [Tensor._wrap(out) for out in outputs]
+        return wrapped[0] if single else tuple(wrapped)
 
     def _scalars_to_arrays(self, outputs):
         """0-d arrays in place of NumPy scalars among ``outputs`` (and among the saved values that
@@ -213,7 +228,7 @@ class Function:
 
 def _edge_to(arg):
     """Where a gradient for ``arg`` goes: (node, output index), (leaf tensor, -1) or None."""
-    if not isinstance(arg, _tensor.Tensor) or not arg.requires_grad:
+    if not isinstance(arg, _tensor.Tensor) or not arg._requires_grad:
         return None
     if arg.grad_fn is not None:
         return (arg.grad_fn, arg._output_index)

@@ -71,6 +71,8 @@ class Device:
             raise ValueError(f"unknown device {spec!r}: expected 'cpu', 'cuda' or 'cuda:N'")
 
     def __eq__(self, other):
+        if isinstance(other, Device):  # the common case (every multi-input op compares devices)
+            return self.type == other.type and self.index == other.index
         try:
             other = Device(other)
         except (TypeError, ValueError):
@@ -148,6 +150,8 @@ def to_device(array, device: Device):
         return np.asarray(array)
     cp = cupy()
     with cp.cuda.Device(device.index):
+        if isinstance(array, cp.ndarray) and array.device.id != device.index:
+            return array.copy()  # cupy.asarray would hand back the array on its own GPU
         return cp.asarray(array)
 
 
@@ -187,6 +191,9 @@ def synchronize(device=None) -> None:
         return
     dev = Device(device) if device is not None else Device("cuda")
     if dev.type == "cuda":
+        if cp.cuda.get_current_stream().is_capturing():
+            raise RuntimeError("cugrad.cuda.synchronize: the current stream is capturing a CUDA graph, "
+                               "which cannot record a host sync")
         with cp.cuda.Device(dev.index):
             cp.cuda.Stream.null.synchronize()
             cp.cuda.get_current_stream().synchronize()
@@ -226,8 +233,17 @@ def bfloat16_dtype() -> np.dtype:
     return np.dtype(ml_dtypes.bfloat16)
 
 
+_FLOATING: dict = {}  # dtype -> bool; np.dtype(...).name costs microseconds, and every op asks
+
+
 def is_floating(dtype) -> bool:
-    return np.dtype(dtype).name in FLOAT_DTYPES
+    try:
+        return _FLOATING[dtype]
+    except (KeyError, TypeError):  # TypeError: an unhashable spec
+        floating = np.dtype(dtype).name in FLOAT_DTYPES
+        if isinstance(dtype, np.dtype):
+            _FLOATING[dtype] = floating
+        return floating
 
 
 # --------------------------------------------------------------------------- memory

@@ -11,6 +11,12 @@ def shape_of(value) -> tuple:
 
 def broadcast_shape(op: str, *shapes) -> tuple:
     """The broadcast of ``shapes``; a ValueError naming ``op`` and the shapes when there is none."""
+    first = tuple(shapes[0])
+    for s in shapes[1:]:
+        if tuple(s) != first:
+            break
+    else:  # all equal (the common case): skip np.broadcast_shapes, which costs microseconds
+        return first
     try:
         return tuple(np.broadcast_shapes(*shapes))
     except ValueError:

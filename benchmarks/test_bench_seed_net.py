@@ -1,0 +1,81 @@
+"""The seeds' two-layer net, one SGD step: flat NumPy (seed 000's loop body, verbatim) against
+cugrad on the CPU (forward, loss.backward(), update under no_grad).
+
+N, D_in, H, D_out = 64, 1000, 100, 10; sigmoid hidden layer; squared loss; lr 1e-4; float32.
+Both benchmarks share the group "seed-net-step"; benchmarks/conftest.py prints the ratio of their
+medians at the end of the session (target: cugrad <= 1.3x flat NumPy). Run:
+
+    PYTHONPATH=src python -m pytest benchmarks/test_bench_seed_net.py --benchmark-min-rounds=200
+
+On a small shared machine, prefix OPENBLAS_NUM_THREADS=1: with two BLAS threads competing with
+other load the medians measure scheduling, not the step.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import cugrad
+from cugrad.nn import functional as F
+
+from conftest import record_median
+
+N, D_in, H, D_out = 64, 1000, 100, 10
+GROUP = "seed-net-step"
+
+
+@pytest.fixture
+def data():
+    """Same float32 init for both contenders: x, y, w1, w2."""
+    rng = np.random.default_rng(0)
+    return tuple(rng.standard_normal(shape, dtype=np.float32)
+                 for shape in ((N, D_in), (N, D_out), (D_in, H), (H, D_out)))
+
+
+@pytest.mark.benchmark(group=GROUP)
+def test_seed_net_step_flat_numpy(benchmark, data):
+    x, y, w1, w2 = (a.copy() for a in data)
+
+    def step():
+        nonlocal w1, w2  # the seed's loop updates module-level names; here the closure's
+        h = 1 / (1 + np.exp(-x.dot(w1)))
+        y_pred = h.dot(w2)
+        loss = np.square(y_pred - y).sum()
+
+        grad_y_pred = 2.0 * (y_pred - y)
+        grad_w2 = h.T.dot(grad_y_pred)
+        grad_h = grad_y_pred.dot(w2.T)
+        grad_w1 = x.T.dot(grad_h * h * (1 - h))
+
+        w1 -= 1e-4 * grad_w1
+        w2 -= 1e-4 * grad_w2
+        return loss
+
+    with np.errstate(over="ignore"):  # e^-x overflows to inf in float32; 1/(1+inf) = 0 is right
+        loss = benchmark(step)
+    assert np.isfinite(loss)
+    record_median(benchmark, "flat NumPy")
+
+
+@pytest.mark.benchmark(group=GROUP)
+def test_seed_net_step_cugrad_cpu(benchmark, data):
+    x, y = cugrad.tensor(data[0]), cugrad.tensor(data[1])
+    w1 = cugrad.tensor(data[2], requires_grad=True)
+    w2 = cugrad.tensor(data[3], requires_grad=True)
+
+    def step():
+        nonlocal w1, w2
+        h = F.sigmoid(x @ w1)
+        y_pred = h @ w2
+        loss = F.mse_loss(y_pred, y, reduction="sum")
+        loss.backward()
+        with cugrad.no_grad():
+            w1 -= 1e-4 * w1.grad
+            w2 -= 1e-4 * w2.grad
+        w1.grad = None
+        w2.grad = None
+        return loss
+
+    loss = benchmark(step)
+    assert np.isfinite(loss.item())
+    record_median(benchmark, "cugrad CPU")
