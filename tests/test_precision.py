@@ -139,3 +139,17 @@ def test_tf32_and_bf16_matmuls_stay_close_to_fp32():
         got = (a @ b).numpy()
         rel = np.abs(got - exact).max() / np.abs(exact).max()
         assert rel < tolerance, f"{name}: relative error {rel}"
+
+
+def test_grad_scaler_unscales_shared_and_broadcast_gradients_once(device):
+    """z = a + b hands a and b one gradient array, and sum() a read-only broadcast view: each
+    gradient is divided by the scale exactly once, and nothing is written through a view."""
+    a = cugrad.tensor([1.0, 2.0], device=device, requires_grad=True)
+    b = cugrad.tensor([3.0, 4.0], device=device, requires_grad=True)
+    c = cugrad.tensor([5.0, 6.0], device=device, requires_grad=True)
+    ((a + b) * 1.0).sum().backward()
+    c.sum().backward()
+    scaler = GradScaler(init_scale=4.0)
+    assert scaler.unscale_(_SGD([a, b, c], lr=0.0)) is False
+    for p in (a, b, c):
+        np.testing.assert_array_equal(p.grad.numpy(), [0.25, 0.25])

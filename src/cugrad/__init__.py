@@ -19,6 +19,7 @@ from .creation import (
 )
 from .data import DataError, DataLoader
 from .gradcheck import GradcheckError, gradcheck
+from .graphs import compile_step
 from .io import CheckpointError, load, save
 from .precision import autocast, get_matmul_precision, set_matmul_precision
 from .ops import (

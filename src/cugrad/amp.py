@@ -34,14 +34,19 @@ class GradScaler:
     def unscale_(self, optimizer) -> bool:
         """Divide every gradient by the scale in place; returns True when one is inf or NaN."""
         inverse = 1.0 / self.scale_value
-        finite = []  # one flag per tensor, left on its device: a single sync at the end
+        finite = {}  # one flag per tensor, left on its device: one sync per array module at the end
+        done = set()
         for p in _parameters(optimizer):
-            if p.grad is None:
+            if p.grad is None or id(p.grad) in done:
                 continue
-            g = p.grad.data
-            g *= inverse
-            finite.append(backend.array_module(g).isfinite(g).all())
-        self._found_inf = not all(bool(flag) for flag in finite)
+            done.add(id(p.grad))
+            # Out of place: the engine may hand several leaves one gradient array (z = a + b gives
+            # a and b the same g) or a read-only broadcast view, which in place would be scaled
+            # twice or refused (NumPy) / raced over (CuPy).
+            g = p.grad.data = p.grad.data * inverse
+            xp = backend.array_module(g)
+            finite.setdefault(xp, []).append(xp.isfinite(g).all())
+        self._found_inf = not all(bool(xp.stack(flags).all()) for xp, flags in finite.items())
         return self._found_inf
 
     def step(self, optimizer):

@@ -25,8 +25,10 @@ def _make(array, requires_grad):
 def full(shape, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
     shape = _shape((shape,) if isinstance(shape, (int, np.integer)) else (shape,))
     dtype = backend.resolve_dtype(dtype) if dtype is not None else backend.DEFAULT_FLOAT
-    xp = backend.module_for(backend.get_device(device))
-    return _make(xp.full(shape, fill_value, dtype), requires_grad)
+    device = backend.get_device(device)
+    with backend.device_context(device):  # cupy allocates on the current GPU, not on `device`
+        array = backend.module_for(device).full(shape, fill_value, dtype)
+    return _make(array, requires_grad)
 
 
 def zeros(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -44,8 +46,10 @@ def arange(start, stop=None, step=1, dtype=None, device=None, requires_grad=Fals
     if dtype is None:
         integral = all(isinstance(v, (int, np.integer)) for v in (start, stop, step))
         dtype = np.int64 if integral else backend.DEFAULT_FLOAT
-    xp = backend.module_for(backend.get_device(device))
-    return _make(xp.arange(start, stop, step, dtype=backend.resolve_dtype(dtype)), requires_grad)
+    device = backend.get_device(device)
+    with backend.device_context(device):
+        array = backend.module_for(device).arange(start, stop, step, dtype=backend.resolve_dtype(dtype))
+    return _make(array, requires_grad)
 
 
 def rand(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:

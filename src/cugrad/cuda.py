@@ -1,4 +1,4 @@
-"""``cugrad.cuda``: GPU availability, synchronization and memory statistics."""
+"""``cugrad.cuda``: GPU availability, synchronization, memory statistics and CUDA-graph capture."""
 from __future__ import annotations
 
 from . import backend
@@ -9,6 +9,7 @@ from .backend import (  # noqa: F401  (re-exported)
     synchronize,
     track_memory,
 )
+from .graphs import CUDAGraph, GraphCaptureError, graph, is_capturing  # noqa: F401  (re-exported)
 
 
 def is_available() -> bool:

@@ -13,5 +13,6 @@ def dropout(x, p=0.5, training=True):
         return x
     if p == 1.0:
         return x * 0.0
-    keep = random.uniform(x.shape, x.dtype, x.device) >= p
-    return x * (keep * (1.0 / (1.0 - p))).astype(x.dtype)
+    mask = (random.uniform(x.shape, x.dtype, x.device) >= p).astype(x.dtype)
+    mask *= 1.0 / (1.0 - p)  # in x's dtype: no float64 temporary (bool * float is float64)
+    return x * mask
