@@ -207,3 +207,15 @@ def test_resume_is_bit_exact(tmp_path, n, m):
         for key in ("exp_avg", "exp_avg_sq"):
             np.testing.assert_array_equal(st[key], opt.state[k][key])
         assert st["step"] == opt.state[k]["step"]
+
+
+def test_adam_refuses_to_be_captured_into_a_cuda_graph(monkeypatch):
+    from cugrad import graphs
+
+    p = cugrad.nn.Parameter(cugrad.ones(3))
+    p.grad = cugrad.ones(3)
+    opt = cugrad.optim.Adam([p], lr=0.1)
+    monkeypatch.setattr(graphs, "is_capturing", lambda: True)
+    with pytest.raises(graphs.GraphCaptureError, match="Adam: its step count"):
+        opt.step()
+    np.testing.assert_array_equal(p.numpy(), np.ones(3))

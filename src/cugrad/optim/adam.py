@@ -1,7 +1,7 @@
 """Adam and AdamW (decoupled weight decay), one fused kernel per tensor."""
 from __future__ import annotations
 
-from .. import backend, kernels
+from .. import backend, graphs, kernels
 from ..autograd import no_grad
 from .optimizer import Optimizer
 
@@ -23,6 +23,11 @@ class Adam(Optimizer):
         super().__init__(params, dict(lr=lr, betas=(float(b1), float(b2)), eps=eps, weight_decay=weight_decay))
 
     def step(self):
+        if graphs.is_capturing():
+            raise graphs.GraphCaptureError(
+                f"{type(self).__name__}: its step count (the bias correction) is a host value that a "
+                "captured CUDA graph would freeze; run this optimizer eagerly or capture an SGD step"
+            )
         with no_grad():
             for i, p, g in self._indexed():
                 state = self.state.setdefault(i, {})
