@@ -724,3 +724,12 @@ def test_integer_results_are_not_differentiable(device):
     assert y.dtype == np.int64 and not y.requires_grad
     idx = x.argmax()
     assert not idx.requires_grad
+
+
+@pytest.mark.parametrize("reduction, scale", [("sum", 2.0), ("mean", 2.0 / 6)])
+def test_mse_loss_hessian_is_twice_the_identity_scaled(reduction, scale):
+    p = cugrad.randn(2, 3, dtype="float64")
+    t = cugrad.randn(2, 3, dtype="float64")
+    v = cugrad.randn(2, 3, dtype="float64")
+    _, (hv,) = cugrad.func.hvp(lambda q: F.mse_loss(q, t, reduction=reduction), (p,), (v,))
+    np.testing.assert_allclose(hv.numpy(), scale * v.numpy(), rtol=1e-12)

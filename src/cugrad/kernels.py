@@ -254,7 +254,6 @@ def bias_activation(x, bias, activation, negative_slope=0.01, out=None):
     return _finish(dst, final)
 
 
-_EXP_CLAMP = {"e": 11.0, "f": 88.0, "d": 709.0}     # exp(c) finite in float16 / float32 / float64
 
 
 def _np_bias_activation(x, bias, act, slope, out):
@@ -271,13 +270,13 @@ def _np_bias_activation(x, bias, act, slope, out):
     elif act == 2:
         np.multiply(y, slope, out=y, where=y <= 0)
     elif act == 3:
-        # 1/(1+exp(-z)) has no cancellation for any z; clamping -z below log(max) keeps exp finite
-        # (then y ~ exp(z) <= 1/(1+exp(clamp)), as good as zero), with no masks or branches.
-        np.negative(y, out=y)
-        np.minimum(y, _EXP_CLAMP[y.dtype.char], out=y)
-        np.exp(y, out=y)
-        y += 1
-        np.reciprocal(y, out=y)
+        # 1/(1+exp(-z)) has no cancellation for any z; where exp(-z) overflows to inf the result
+        # is exactly 0 (not a denormal, which would slow every BLAS call that reads it).
+        with np.errstate(over="ignore"):
+            np.negative(y, out=y)
+            np.exp(y, out=y)
+            y += 1
+            np.reciprocal(y, out=y)
     elif act == 4:
         np.tanh(y, out=y)
     return y

@@ -11,12 +11,12 @@ def shape_of(value) -> tuple:
 
 def broadcast_shape(op: str, *shapes) -> tuple:
     """The broadcast of ``shapes``; a ValueError naming ``op`` and the shapes when there is none."""
-    first = tuple(shapes[0])
-    for s in shapes[1:]:
-        if tuple(s) != first:
-            break
-    else:  # all equal (the common case): skip np.broadcast_shapes, which costs microseconds
-        return first
+    if len(shapes) == 2:  # the common cases, without np.broadcast_shapes (it costs microseconds)
+        a, b = tuple(shapes[0]), tuple(shapes[1])
+        if a == b or not b:
+            return a
+        if not a:
+            return b
     try:
         return tuple(np.broadcast_shapes(*shapes))
     except ValueError:

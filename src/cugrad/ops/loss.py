@@ -135,12 +135,30 @@ def mse_loss(prediction, target, reduction="mean"):
     _check_reduction("mse_loss", reduction)
     if tuple(prediction.shape) != tuple(target.shape):
         raise ValueError(f"mse_loss: prediction shape {prediction.shape} differs from target shape {tuple(target.shape)}")
-    diff = prediction - target
-    squared = diff * diff
     if reduction == "none":
-        return squared
-    total = _sum(squared)
-    return total / max(squared.size, 1) if reduction == "mean" else total
+        diff = prediction - target
+        return diff * diff
+    return SquaredError.apply(prediction, target, reduction)
+
+
+class SquaredError(Function):
+    """L = s · Σ (p − t)² with s = 1 ("sum") or 1/n ("mean");  dL/dp = 2s·g·(p − t) = −dL/dt."""
+
+    @staticmethod
+    def forward(ctx, prediction, target, reduction):
+        diff = prediction - target
+        ctx.scale = 1.0 / max(diff.size, 1) if reduction == "mean" else 1.0
+        ctx.save_for_backward(prediction, target, diff)
+        return backend.array_module(diff).asarray((diff * diff).sum() * ctx.scale, dtype=diff.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        prediction, target, diff = ctx.saved
+        if ctx.create_graph:  # diff rebuilt from the inputs, so higher derivatives reach them
+            diff = prediction - target
+        need_prediction, need_target = ctx.needs_input_grad[:2]
+        grad = diff * (g * (2.0 * ctx.scale))
+        return (grad if need_prediction else None), (-grad if need_target else None), None
 
 
 def hinge_loss(scores, target, margin=1.0, reduction="mean"):
