@@ -82,15 +82,39 @@ def test_resume_equals_one_run(workdir, capsys):
     assert a["loader"] == b["loader"]
 
 
-def test_info_and_bench(capsys):
+def test_info(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "cugrad " in out and "numpy " in out and "CUDA kernels:" in out
-    assert main(["bench"]) == 0 and "benchmarks" in capsys.readouterr().out
+
+
+def test_bench_runs_the_benchmarks_and_writes_the_report(tmp_path, capsys):
+    pytest.importorskip("pytest_benchmark")
+    out = tmp_path / "bench"
+    quick = ["-k", "test_copy and cpu", "--benchmark-min-rounds=1", "--benchmark-max-time=0.01", "-q",
+             "-p", "no:cacheprovider"]
+    assert main(["bench", "--out", str(out), *quick]) == 0
+    assert "benchmarks" in capsys.readouterr().out
+    assert (out / "results.json").is_file()
+    assert "| copy | cpu |" in (out / "report.md").read_text()
+
+
+def test_bench_outside_a_checkout_is_one_error_line(tmp_path, monkeypatch, capsys):
+    import cugrad
+    monkeypatch.setattr(cugrad, "__file__", str(tmp_path / "site-packages" / "cugrad" / "__init__.py"))
+    assert main(["bench", "--out", str(tmp_path / "b")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("cugrad: error: 'cugrad bench' needs the source checkout's benchmarks/")
+    assert not (tmp_path / "b").exists()
+
+
+def test_only_bench_passes_unknown_arguments_on(capsys):
+    assert main(["info", "-k", "x"]) == 2
+    assert "unrecognized arguments: -k x" in capsys.readouterr().err
 
 
 def test_parse_hidden_forms():
-    from cugrad.cli import parse_hidden
+    from cugrad.training import parse_hidden
     assert parse_hidden(["64,64"]) == parse_hidden(["64 64"]) == parse_hidden(["64", "64"]) == [64, 64]
     assert parse_hidden(["none"]) == []
 

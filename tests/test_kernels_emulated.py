@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from cugrad import kernels as K
+from cugrad.kernels import activations, optim, softmax_xent
 from kernel_cases import CLASSES, DTYPES, LAYOUTS, ROWS, SIZES, nan_like, place, tol
 
 ACTS = list(K.ACTIVATIONS)
@@ -30,14 +31,14 @@ def test_bias_activation(on_emu, n, dtype):
     for layout in LAYOUTS:
         x, b = place(x0, layout), place(b0, layout)
         for act in ACTS:
-            want = K._np_bias_activation(x0, b0, K.ACTIVATIONS[act], 0.1, None)
+            want = activations._np_bias_activation(x0, b0, K.ACTIVATIONS[act], 0.1, None)
             np.testing.assert_allclose(K.bias_activation(x, b, act, 0.1), want, **tol(dtype), err_msg=f"{act} {layout}")
             out = nan_like(x0)
             K.bias_activation(x, b, act, 0.1, out=out)
             np.testing.assert_allclose(out, want, **tol(dtype), err_msg=f"{act} {layout} out=")
     for act in ACTS:                                      # no bias; in place on x
         x = place(x0, "aligned")
-        want = K._np_bias_activation(x0, None, K.ACTIVATIONS[act], 0.01, None)
+        want = activations._np_bias_activation(x0, None, K.ACTIVATIONS[act], 0.01, None)
         assert K.bias_activation(x, None, act, out=x) is x
         np.testing.assert_allclose(x, want, **tol(dtype), err_msg=act)
 
@@ -48,8 +49,8 @@ def test_activation_backward(on_emu, n, dtype):
     shape = shape_for(n)
     g0, z = randn(shape, dtype), randn(shape, dtype, 2)
     for act in ACTS:
-        y0 = K._np_bias_activation(z, None, K.ACTIVATIONS[act], 0.1, None)
-        want = K._np_activation_backward(g0, y0, K.ACTIVATIONS[act], 0.1, None)
+        y0 = activations._np_bias_activation(z, None, K.ACTIVATIONS[act], 0.1, None)
+        want = activations._np_activation_backward(g0, y0, K.ACTIVATIONS[act], 0.1, None)
         for layout in LAYOUTS:
             g, y = place(g0, layout), place(y0, layout)
             np.testing.assert_allclose(K.activation_backward(g, y, act, 0.1), want, **tol(dtype), err_msg=f"{act} {layout}")
@@ -66,10 +67,12 @@ def test_elementwise_grid_sizes(on_emu, n, grid):
     x, b, g = randn((2, n), np.float32), randn(n, np.float32), randn((2, n), np.float32)
     for act in ACTS:
         y = K.bias_activation(x, b, act)
-        np.testing.assert_allclose(y, K._np_bias_activation(x, b, K.ACTIVATIONS[act], 0.01, None), **tol(np.float32))
+        np.testing.assert_allclose(y, activations._np_bias_activation(x, b, K.ACTIVATIONS[act], 0.01, None),
+                                   **tol(np.float32))
         np.testing.assert_allclose(K.activation_backward(g, y, act),
-                                   K._np_activation_backward(g, y, K.ACTIVATIONS[act], 0.01, None), **tol(np.float32))
-    np.testing.assert_allclose(K.bias_grad(x), K._np_bias_grad(x, 2, n), **tol(np.float32))
+                                   activations._np_activation_backward(g, y, K.ACTIVATIONS[act], 0.01, None),
+                                   **tol(np.float32))
+    np.testing.assert_allclose(K.bias_grad(x), activations._np_bias_grad(x, 2, n), **tol(np.float32))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -77,7 +80,7 @@ def test_elementwise_grid_sizes(on_emu, n, grid):
 @pytest.mark.parametrize("rows", ROWS)
 def test_bias_grad(on_emu, rows, cols, dtype):
     g0 = randn((rows, cols), dtype)
-    want = K._np_bias_grad(g0, rows, cols)
+    want = activations._np_bias_grad(g0, rows, cols)
     scale = np.sqrt(rows)                      # sums of `rows` unit normals: absolute error scale
     r = tol(dtype)["rtol"]
     for layout in LAYOUTS:
@@ -108,14 +111,14 @@ def test_softmax_xent(on_emu, rows, cols, dtype, kind):
     x0, t0 = xent_inputs(rows, cols, dtype, kind)
     layout = LAYOUTS[(rows + cols) % 3]        # cycle the layouts over the grid of cases
     x, t = place(x0, layout), place(t0, layout)
-    loss_w, lse_w = K._np_softmax_xent_forward(x0, t0, kind == "index")
+    loss_w, lse_w = softmax_xent._np_softmax_xent_forward(x0, t0, kind == "index")
     loss, lse = K.softmax_xent_forward(x, t)
     acc = np.float64 if dtype == np.float64 else np.float32
     assert loss.dtype == acc and lse.dtype == acc
     np.testing.assert_allclose(lse, lse_w, **tol(dtype))
     np.testing.assert_allclose(loss, loss_w, **tol(dtype))
     scale = (rng.random(rows) + 0.5).astype(acc)
-    want = K._np_softmax_xent_backward(x0, lse_w, t0, scale, None, kind == "index")
+    want = softmax_xent._np_softmax_xent_backward(x0, lse_w, t0, scale, None, kind == "index")
     out = place(nan_like(x0), layout)
     got = K.softmax_xent_backward(x, place(lse_w, layout), t, scale, out=out)
     assert got is out
@@ -128,11 +131,11 @@ def test_softmax_xent_grid_sizes(on_emu, grid):
     on_emu.grid = 3 if grid == "small" else rows + 5
     x, t = xent_inputs(rows, cols, np.float32, "index")
     loss, lse = K.softmax_xent_forward(x, t)
-    loss_w, lse_w = K._np_softmax_xent_forward(x, t, True)
+    loss_w, lse_w = softmax_xent._np_softmax_xent_forward(x, t, True)
     np.testing.assert_allclose(loss, loss_w, **tol(np.float32))
     s = np.ones(rows, np.float32)
     np.testing.assert_allclose(K.softmax_xent_backward(x, lse, t, s),
-                               K._np_softmax_xent_backward(x, lse_w, t, s, None, True), **tol(np.float32))
+                               softmax_xent._np_softmax_xent_backward(x, lse_w, t, s, None, True), **tol(np.float32))
 
 
 def test_softmax_xent_bad_label_is_nan(on_emu):
@@ -189,7 +192,7 @@ def test_sgd_step(on_emu, cfg, n, dtype):
     for k, g in enumerate(grads):
         gk = place(g, "strided")
         K.sgd_step(p, gk, buf if cfg["momentum"] else None, 0.1, first_step=k == 0, **cfg)
-        K._np_sgd_step(pt, g, buft if cfg["momentum"] else None, 0.1, cfg["momentum"], cfg.get("dampening", 0.0),
+        optim._np_sgd_step(pt, g, buft if cfg["momentum"] else None, 0.1, cfg["momentum"], cfg.get("dampening", 0.0),
                        cfg.get("nesterov", False), cfg.get("weight_decay", 0.0), k == 0)
         np.testing.assert_array_equal(gk, g)           # grad untouched
     np.testing.assert_allclose(p, pt, **tol(dtype))

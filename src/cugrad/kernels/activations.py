@@ -1,0 +1,158 @@
+"""kernels/activations.cu: bias + activation forward, activation backward from the saved output,
+and the bias gradient (a column sum), each beside its NumPy twin."""
+from __future__ import annotations
+
+import numpy as np
+
+from .launch import BLOCK, _acc, _contig, _ctype, _finish, _grid, _output
+from .loader import _driver, _on_device
+
+
+ACTIVATIONS = {"identity": 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4}
+
+
+def _act_code(activation, fn):
+    try:
+        return ACTIVATIONS[activation or "identity"]
+    except KeyError:
+        raise ValueError(f"{fn}: unknown activation {activation!r}; expected one of {list(ACTIVATIONS)}") from None
+
+
+def bias_activation(x, bias, activation, negative_slope=0.01, out=None):
+    """y = act(x + bias), bias None or 1-D of length x.shape[-1] broadcast over rows.
+
+    activation: identity | relu | leaky_relu (z>0 ? z : slope*z) | sigmoid (overflow-safe) | tanh.
+    ``out`` may be ``x`` itself (in place on a GEMM result)."""
+    act = _act_code(activation, "bias_activation")
+    if bias is not None and (bias.ndim != 1 or bias.shape[0] != (x.shape[-1] if x.ndim else 1)):
+        raise ValueError(f"bias_activation: bias shape {bias.shape} does not match x shape {x.shape}")
+    if not _on_device(x, bias, out):
+        return _np_bias_activation(x, bias, act, negative_slope, out)
+    d = _driver()
+    ct = _ctype(x.dtype, "bias_activation")
+    dst, final = _output(d, out, x.shape, x.dtype, "bias_activation")
+    if out is not None and out is x and final is None:
+        xc = x
+    else:
+        xc = _contig(d, x)
+    n = x.size
+    if n:
+        b = _contig(d, bias, x.dtype) if bias is not None else xc
+        f = d.module("activations").get_function(f"bias_act<{ct}>")
+        f(_grid(d, -(-n // (16 // x.itemsize))), (BLOCK,),
+          (xc, b, dst, np.int64(n), np.int64(x.shape[-1] if x.ndim else 1), np.int32(bias is not None),
+           np.int32(act), _acc(x.dtype)(negative_slope)))
+    return _finish(dst, final)
+
+
+def _np_bias_activation(x, bias, act, slope, out):
+    if out is None:
+        y = np.add(x, bias) if bias is not None else x.copy()
+    else:
+        if bias is not None:
+            np.add(x, bias, out=out)
+        elif out is not x:
+            np.copyto(out, x)
+        y = out
+    if act == 1:
+        np.maximum(y, 0, out=y)
+    elif act == 2:
+        np.multiply(y, slope, out=y, where=y <= 0)
+    elif act == 3:
+        # 1/(1+exp(-z)) has no cancellation for any z; where exp(-z) overflows to inf the result
+        # is exactly 0 (not a denormal, which would slow every BLAS call that reads it).
+        with np.errstate(over="ignore"):
+            np.negative(y, out=y)
+            np.exp(y, out=y)
+            y += 1
+            np.reciprocal(y, out=y)
+    elif act == 4:
+        np.tanh(y, out=y)
+    return y
+
+
+def activation_backward(g, y, activation, negative_slope=0.01, out=None):
+    """dx from the upstream gradient g and the saved OUTPUT y, in one pass:
+    relu g*(y>0); leaky_relu y>0 ? g : slope*g (slope >= 0); sigmoid g*y*(1-y); tanh g*(1-y*y);
+    identity g."""
+    act = _act_code(activation, "activation_backward")
+    if g.shape != y.shape:
+        raise ValueError(f"activation_backward: g shape {g.shape} != y shape {y.shape}")
+    if not _on_device(g, y, out):
+        return _np_activation_backward(g, y, act, negative_slope, out)
+    d = _driver()
+    ct = _ctype(g.dtype, "activation_backward")
+    dst, final = _output(d, out, g.shape, g.dtype, "activation_backward")
+    n = g.size
+    if n:
+        gc, yc = _contig(d, g), _contig(d, y, g.dtype)
+        f = d.module("activations").get_function(f"act_backward<{ct}>")
+        f(_grid(d, -(-n // (16 // g.itemsize))), (BLOCK,),
+          (gc, yc, dst, np.int64(n), np.int32(act), _acc(g.dtype)(negative_slope)))
+    return _finish(dst, final)
+
+
+def _np_activation_backward(g, y, act, slope, out):
+    if out is None:
+        out = np.empty_like(g)
+    if act == 1:
+        np.multiply(g, y > 0, out=out)
+    elif act == 2:
+        neg = y <= 0
+        if out is not g:
+            np.copyto(out, g)
+        np.multiply(out, slope, out=out, where=neg)
+    elif act == 3:
+        t = np.subtract(1, y, out=np.empty_like(y))  # out=: an array even when y is 0-d
+        np.multiply(t, y, out=t)
+        np.multiply(g, t, out=out)
+    elif act == 4:
+        t = np.multiply(y, y, out=np.empty_like(y))
+        np.subtract(1, t, out=t)
+        np.multiply(g, t, out=out)
+    elif out is not g:
+        np.copyto(out, g)
+    return out
+
+
+def bias_grad(g):
+    """db[c] = sum of g over every axis but the last; shape (g.shape[-1],), dtype g.dtype
+    (float32 accumulation for float16). GPU: a two-stage column reduction (row chunks, then
+    their partial sums)."""
+    cols = g.shape[-1] if g.ndim else 1
+    rows = g.size // cols if cols else 0
+    if not _on_device(g):
+        return _np_bias_grad(g, rows, cols)
+    d = _driver()
+    ct = _ctype(g.dtype, "bias_grad")
+    out = d.empty((cols,), g.dtype)
+    if cols == 0:
+        return out
+    if rows == 0:
+        out[...] = 0
+        return out
+    gc = _contig(d, g)
+    mod = d.module("activations")
+    colblocks = -(-cols // 32)
+    rows_per_block = BLOCK // 32
+    if d.grid is not None:
+        gx, chunks = min(int(d.grid), colblocks), 1
+    else:
+        gx = colblocks
+        chunks = max(1, min(d.multiprocessors * 4 // colblocks, rows // (16 * rows_per_block), 65535))
+    if chunks == 1:
+        mod.get_function(f"col_sum<{ct}, {ct}>")((gx, 1), (BLOCK,), (gc, out, np.int64(rows), np.int64(cols)))
+        return out
+    acc = _acc(g.dtype)
+    act = "double" if acc is np.float64 else "float"
+    part = d.empty((chunks, cols), acc)
+    mod.get_function(f"col_sum<{ct}, {act}>")((gx, chunks), (BLOCK,), (gc, part, np.int64(rows), np.int64(cols)))
+    mod.get_function(f"col_sum<{act}, {ct}>")((gx, 1), (BLOCK,), (part, out, np.int64(chunks), np.int64(cols)))
+    return out
+
+
+def _np_bias_grad(g, rows, cols):
+    g2 = g.reshape(rows, cols)
+    if g.dtype == np.float16:
+        return g2.sum(axis=0, dtype=np.float32).astype(np.float16)
+    return g2.sum(axis=0)

@@ -1,0 +1,63 @@
+"""What every wrapper does around a launch: the kernel's C type and accumulation dtype for an
+array dtype, grid sizing, contiguous inputs, and the ``out=`` buffer protocol."""
+from __future__ import annotations
+
+import numpy as np
+
+# C type of each supported array dtype inside the kernels (cg_half: IEEE half as raw bits).
+_CTYPE = {np.dtype(np.float32): "float", np.dtype(np.float64): "double", np.dtype(np.float16): "cg_half"}
+
+BLOCK = 256            # threads per block of the elementwise and column-sum kernels
+BLOCKS_PER_SM = 32     # cap of the grid-stride grids, in blocks per multiprocessor
+
+
+def _grid(d, units, block=BLOCK):
+    """Blocks for a grid-stride launch over ``units`` work items (one per thread)."""
+    if d.grid is not None:
+        return (int(d.grid),)
+    return (max(1, min(-(-units // block), d.multiprocessors * BLOCKS_PER_SM)),)
+
+
+def _row_block(cols):
+    return 32 if cols <= 32 else 128 if cols <= 1024 else 256
+
+
+def _ctype(dtype, fn):
+    try:
+        return _CTYPE[np.dtype(dtype)]
+    except KeyError:
+        raise TypeError(f"{fn}: unsupported dtype {np.dtype(dtype)} (float16/32/64 only)") from None
+
+
+def _acc(dtype):
+    """Accumulation/scalar dtype of a kernel instantiation."""
+    return np.float64 if np.dtype(dtype) == np.float64 else np.float32
+
+
+def _contig(d, a, dtype=None):
+    a = d.xp.ascontiguousarray(a)
+    return a if dtype is None or a.dtype == dtype else a.astype(dtype)
+
+
+def _check_inplace(fn, name, a):
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{fn}: {name} must be C-contiguous for an in-place update (shape {a.shape}, strides {a.strides})")
+
+
+def _output(d, out, shape, dtype, fn):
+    """(buffer the kernel writes, final array): a fresh buffer, ``out`` itself, or a contiguous
+    stand-in that is copied into a non-contiguous ``out`` afterwards."""
+    if out is None:
+        return d.empty(shape, dtype), None
+    if tuple(out.shape) != tuple(shape) or out.dtype != dtype:
+        raise ValueError(f"{fn}: out has shape {out.shape} dtype {out.dtype}, expected {tuple(shape)} {np.dtype(dtype)}")
+    if out.flags.c_contiguous:
+        return out, None
+    return d.empty(shape, dtype), out
+
+
+def _finish(buf, out):
+    if out is None:
+        return buf
+    out[...] = buf
+    return out

@@ -1,0 +1,154 @@
+"""Where the kernels come from: the .cu sources, the NVRTC options and name expressions, and the
+*driver* that compiles and caches one module per family (``CupyDriver`` on a GPU).
+
+``use_driver(...)`` swaps the driver for the test bench's host emulator; the override lives here
+and only here, and ``_on_device`` is how every wrapper asks whether the kernel path runs.
+"""
+from __future__ import annotations
+
+import contextlib
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .. import backend
+
+FAMILIES = ("activations", "softmax_xent", "optim", "random")
+
+_FLOATS = ("float", "double", "cg_half")
+
+
+def _instances(template, types):
+    return [f"{template}<{t}>" for t in types]
+
+
+NAME_EXPRESSIONS = {
+    "activations": _instances("bias_act", _FLOATS) + _instances("act_backward", _FLOATS)
+    + _instances("col_sum", ["float, float", "double, double", "cg_half, cg_half",
+                             "cg_half, float", "float, cg_half"]),
+    "softmax_xent": [f"{k}<{t}, {g}>" for k in ("xent_fwd", "xent_bwd") for t in _FLOATS
+                     for g in ("long long", t)],
+    "optim": _instances("sgd_step", _FLOATS) + _instances("adam_step", _FLOATS),
+    "random": _instances("rand_uniform", ["float", "double"]) + _instances("rand_normal", ["float", "double"]),
+}
+
+
+# --------------------------------------------------------------------------- sources and compiling
+
+def kernel_dir() -> Path:
+    """Where the .cu files are: inside the installed package (cugrad/cuda_kernels), else the source
+    checkout's kernels/."""
+    package = Path(__file__).resolve().parents[1]
+    for cand in (package / "cuda_kernels", package.parents[1] / "kernels"):
+        if (cand / "common.cuh").is_file():
+            return cand
+    raise FileNotFoundError(f"cugrad: CUDA kernel sources not found in {package / 'cuda_kernels'} "
+                            f"nor {package.parents[1] / 'kernels'}")
+
+
+@lru_cache(maxsize=None)
+def kernel_source(family: str) -> str:
+    """The text of kernels/<family>.cu with its local #include "x.cuh" lines pasted in, so the text
+    alone determines the compiled module (CuPy's cache key) and needs no include path."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown kernel family {family!r}; expected one of {FAMILIES}")
+    root = kernel_dir()
+
+    def paste(text, seen):
+        def sub(m):
+            name = m.group(1)
+            if name in seen:
+                return ""
+            seen.add(name)
+            return paste((root / name).read_text(), seen)
+        return re.sub(r'^\s*#\s*include\s+"([^"]+)"\s*$', sub, text, flags=re.M)
+
+    return paste((root / f"{family}.cu").read_text(), set())
+
+
+def compile_options(arch: str | None = None) -> tuple:
+    """NVRTC options shared by the runtime loader and the compile tests (arch: e.g. "compute_90";
+    None lets CuPy pick the device's)."""
+    opts = ("-std=c++17",)
+    if arch is not None:
+        opts += (f"--gpu-architecture={arch}",)
+    return opts
+
+
+def compile_ptx(family: str, arch: str) -> tuple[str, dict]:
+    """Compile one family through CuPy's NVRTC binding with the loader's source, options and name
+    expressions (no GPU needed). Returns (ptx, {name expression: lowered name})."""
+    from cupy.cuda import nvrtc
+
+    prog = nvrtc.createProgram(kernel_source(family), f"{family}.cu", [], [])
+    try:
+        for expr in NAME_EXPRESSIONS[family]:
+            nvrtc.addNameExpression(prog, expr)
+        try:
+            nvrtc.compileProgram(prog, list(compile_options(arch)))
+        except nvrtc.NVRTCError as exc:
+            raise RuntimeError(f"NVRTC failed on {family}.cu for {arch}:\n{nvrtc.getProgramLog(prog)}") from exc
+        names = {e: nvrtc.getLoweredName(prog, e) for e in NAME_EXPRESSIONS[family]}
+        ptx = nvrtc.getPTX(prog)
+        return (ptx.decode() if isinstance(ptx, bytes) else ptx).rstrip("\0"), names
+    finally:
+        nvrtc.destroyProgram(prog)
+
+
+class CupyDriver:
+    """The GPU driver: compiled RawModules (one per family, cached), allocation, grid sizing."""
+
+    def __init__(self, cp):
+        self.xp = cp
+        self.grid = None          # force this many blocks (tests); None sizes grids from the data
+        self._modules = {}
+        self._sms = {}
+
+    def module(self, family):
+        mod = self._modules.get(family)
+        if mod is None:
+            mod = self.xp.RawModule(code=kernel_source(family), options=compile_options(),
+                                    name_expressions=NAME_EXPRESSIONS[family])
+            self._modules[family] = mod
+        return mod
+
+    def empty(self, shape, dtype):
+        return self.xp.empty(shape, dtype)
+
+    @property
+    def multiprocessors(self):
+        dev = self.xp.cuda.Device().id
+        if dev not in self._sms:
+            self._sms[dev] = self.xp.cuda.runtime.getDeviceProperties(dev)["multiProcessorCount"]
+        return self._sms[dev]
+
+
+_override = None
+_cupy_driver = None
+
+
+@contextlib.contextmanager
+def use_driver(driver):
+    """Route every call, NumPy arrays included, through ``driver`` (the test bench's emulator)."""
+    global _override
+    prev, _override = _override, driver
+    try:
+        yield driver
+    finally:
+        _override = prev
+
+
+def _driver():
+    global _cupy_driver
+    if _override is not None:
+        return _override
+    if _cupy_driver is None:
+        _cupy_driver = CupyDriver(backend.cupy())
+    return _cupy_driver
+
+
+def _on_device(*arrays) -> bool:
+    """True when the kernel path runs: a driver override is active or an input is not NumPy."""
+    return _override is not None or any(a is not None and not isinstance(a, np.ndarray) for a in arrays)
