@@ -46,3 +46,20 @@ from .random import get_rng_state, manual_seed, set_rng_state
 from .tensor import Tensor, tensor
 
 __version__ = "0.1.0"
+
+__all__ = [
+    # modules
+    "amp", "cuda", "data", "func", "io", "nn", "optim",
+    # autograd
+    "Function", "Tensor", "tensor", "grad", "no_grad", "enable_grad", "is_grad_enabled",
+    "gradcheck", "GradcheckError", "checkpoint", "checkpoint_sequential", "compile_step",
+    # factories and random streams
+    "arange", "full", "full_like", "ones", "ones_like", "rand", "rand_like", "randn", "randn_like",
+    "zeros", "zeros_like", "manual_seed", "get_rng_state", "set_rng_state",
+    # ops
+    "abs", "clip", "concatenate", "exp", "log", "matmul", "max", "maximum", "mean", "min", "minimum",
+    "reshape", "sqrt", "stack", "sum", "transpose", "var", "where",
+    # devices, precision, data, checkpoints
+    "device", "autocast", "get_matmul_precision", "set_matmul_precision", "DataError", "DataLoader",
+    "CheckpointError", "load", "save",
+]

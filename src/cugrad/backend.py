@@ -90,6 +90,7 @@ class Device:
 
 
 CPU = Device("cpu")
+_GPUS = {}  # index -> Device, so the per-op device check does not parse strings
 
 
 def get_device(spec=None) -> Device:
@@ -117,7 +118,11 @@ def device_of(array) -> Device:
         return CPU
     cp = cupy()
     if cp is not None and isinstance(array, cp.ndarray):
-        return Device(f"cuda:{array.device.id}")
+        index = array.device.id
+        device = _GPUS.get(index)
+        if device is None:
+            device = _GPUS[index] = Device(f"cuda:{index}")
+        return device
     return CPU
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .launch import BLOCK, _acc, _contig, _ctype, _finish, _grid, _output
+from .launch import BLOCK, _acc, _contig, _ctype, _finish, _output, _vector_grid
 from .loader import _driver, _on_device
 
 
@@ -39,7 +39,7 @@ def bias_activation(x, bias, activation, negative_slope=0.01, out=None):
     if n:
         b = _contig(d, bias, x.dtype) if bias is not None else xc
         f = d.module("activations").get_function(f"bias_act<{ct}>")
-        f(_grid(d, -(-n // (16 // x.itemsize))), (BLOCK,),
+        f(_vector_grid(d, n, x.itemsize), (BLOCK,),
           (xc, b, dst, np.int64(n), np.int64(x.shape[-1] if x.ndim else 1), np.int32(bias is not None),
            np.int32(act), _acc(x.dtype)(negative_slope)))
     return _finish(dst, final)
@@ -87,7 +87,7 @@ def activation_backward(g, y, activation, negative_slope=0.01, out=None):
     if n:
         gc, yc = _contig(d, g), _contig(d, y, g.dtype)
         f = d.module("activations").get_function(f"act_backward<{ct}>")
-        f(_grid(d, -(-n // (16 // g.itemsize))), (BLOCK,),
+        f(_vector_grid(d, n, g.itemsize), (BLOCK,),
           (gc, yc, dst, np.int64(n), np.int32(act), _acc(g.dtype)(negative_slope)))
     return _finish(dst, final)
 

@@ -18,6 +18,11 @@ def _grid(d, units, block=BLOCK):
     return (max(1, min(-(-units // block), d.multiprocessors * BLOCKS_PER_SM)),)
 
 
+def _vector_grid(d, n, itemsize):
+    """Blocks for an elementwise kernel whose threads each handle one 16-byte vector."""
+    return _grid(d, -(-n // (16 // itemsize)))
+
+
 def _row_block(cols):
     return 32 if cols <= 32 else 128 if cols <= 1024 else 256
 

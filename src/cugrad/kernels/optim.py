@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from .launch import BLOCK, _acc, _check_inplace, _contig, _ctype, _grid
+from .launch import BLOCK, _acc, _check_inplace, _contig, _ctype, _vector_grid
 from .loader import _driver, _on_device
 
 
@@ -38,7 +38,7 @@ def sgd_step(param, grad, momentum_buf, lr, momentum=0.0, dampening=0.0, nestero
     if n:
         buf = momentum_buf if has_m else param
         d.module("optim").get_function(f"sgd_step<{ct}>")(
-            _grid(d, -(-n // (16 // param.itemsize))), (BLOCK,),
+            _vector_grid(d, n, param.itemsize), (BLOCK,),
             (param, _contig(d, grad, param.dtype), buf, np.int64(n), a(lr), a(momentum), a(dampening),
              a(weight_decay), np.int32(has_m), np.int32(bool(nesterov)), np.int32(bool(first_step))))
     return param
@@ -93,7 +93,7 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_de
     n = param.size
     if n:
         d.module("optim").get_function(f"adam_step<{ct}>")(
-            _grid(d, -(-n // (16 // param.itemsize))), (BLOCK,),
+            _vector_grid(d, n, param.itemsize), (BLOCK,),
             (param, _contig(d, grad, param.dtype), exp_avg, exp_avg_sq, np.int64(n), a(decay), a(l2),
              a(beta1), a(beta2), a(step_size), a(bc2_sqrt), a(eps)))
     return param

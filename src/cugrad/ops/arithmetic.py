@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..autograd import Function
 from .broadcasting import broadcast_shape, shape_of, unbroadcast
+from .elementwise import log
 
 
 class _Binary(Function):
@@ -118,8 +119,6 @@ class Pow(_Binary):
 
     @staticmethod
     def backward(ctx, g):
-        from .elementwise import log
-
         a, b, z = ctx.saved
         sa, sb = ctx.shapes
         need_a, need_b = ctx.needs_input_grad

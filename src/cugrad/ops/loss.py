@@ -9,7 +9,7 @@ from .. import tensor as _tensor
 from ..autograd import Function
 from .activation import relu, softmax
 from .reduce import sum as _sum
-from .shape import astype
+from .shape import astype, broadcast_to
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -92,8 +92,6 @@ class SoftmaxCrossEntropyGrad(Function):
 def broadcast_rows(g, n):
     """The scalar upstream gradient ``g`` repeated for ``n`` rows (an (n,) array or Tensor)."""
     if isinstance(g, _tensor.Tensor):
-        from .shape import broadcast_to
-
         return broadcast_to(g.reshape(1), (n,))
     return backend.array_module(g).broadcast_to(g.reshape(1), (n,))
 
