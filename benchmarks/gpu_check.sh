@@ -98,7 +98,7 @@ fi
 # ---------------------------------------------------------------- 3. GPU benchmarks
 BENCH=(--benchmark-min-rounds="${BENCH_MIN_ROUNDS:-5}" --benchmark-max-time="${BENCH_MAX_TIME:-0.5}"
        --benchmark-columns=median,min,max,rounds --benchmark-sort=name)
-for spec in "mlp_step:130" "kernels:80" "small_step:45" "checkpoint:110"; do
+for spec in "mlp_step:130" "kernels:80" "bias_grad:25" "gemm_layouts:30" "small_step:45" "checkpoint:110"; do
     name=${spec%%:*}; cap=${spec##*:}
     run_stage "bench $name" "$cap" "${PYTEST[@]}" "benchmarks/test_bench_$name.py" -m "$MARK" "${BENCH[@]}" \
         --benchmark-json="$OUT/results-$name.json" --junitxml="$OUT/bench-$name.xml"
