@@ -296,47 +296,17 @@ def train(args) -> int:
     train_seconds, samples_seen = 0.0, 0
     try:
         for epoch in range(start_epoch, cfg["epochs"]):
-            t0 = time.perf_counter()
-            xp = backend.array_module(Xte_d)
-            loss_sum = xp.zeros((), dtype=np.float64)
-            correct = xp.zeros((), dtype=np.int64)
-            seen = 0
-            for i, (xb, yb) in enumerate(loader):
-                out = model(xb)
-                loss = F.cross_entropy(out, yb) if task == "classification" else F.mse_loss(out, yb)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                sched.step()
-                n = xb.shape[0]
-                seen += n
-                loss_sum += loss.data * n
-                if task == "classification":
-                    correct += (out.data.argmax(axis=1) == yb.data).sum()
-                bar.update(1)
-                if i % 25 == 0 or loader.position == 0:
-                    backend.synchronize(device)
-                    rate = (samples_seen + seen) / max(train_seconds + time.perf_counter() - t0, 1e-9)
-                    post = {"epoch": f"{epoch + 1}/{cfg['epochs']}", "loss": f"{float(loss_sum) / seen:.4f}"}
-                    if task == "classification":
-                        post["acc"] = f"{int(correct) / seen:.3f}"
-                    post["samples/s"] = f"{rate:,.0f}"
-                    bar.set_postfix(post, refresh=False)
-            backend.synchronize(device)
-            dt = time.perf_counter() - t0
+            progress = _Progress(bar, epoch, cfg["epochs"], task, samples_seen, train_seconds)
+            train_loss, train_acc, seen, dt = _run_epoch(model, loader, opt, sched, task, device, progress)
             train_seconds += dt
             samples_seen += seen
-            train_loss = float(loss_sum) / max(seen, 1)
             if not math.isfinite(train_loss):
                 raise CLIError(f"training diverged: the loss is {train_loss} in epoch {epoch + 1} "
                                f"(try a lower --lr than {cfg['lr']:g})")
             test_loss, test_acc = _score(model, Xte_d, yte_d, task)
-            history["epoch"].append(epoch + 1)
-            history["train_loss"].append(train_loss)
-            history["train_acc"].append(int(correct) / max(seen, 1) if task == "classification" else None)
-            history["test_loss"].append(test_loss)
-            history["test_acc"].append(test_acc)
-            history["seconds"].append(dt)
+            for key, value in (("epoch", epoch + 1), ("train_loss", train_loss), ("train_acc", train_acc),
+                               ("test_loss", test_loss), ("test_acc", test_acc), ("seconds", dt)):
+                history[key].append(value)
             io.save({"kind": CHECKPOINT_KIND, "config": cfg, "model": model.state_dict(),
                      "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                      "loader": loader.state_dict(), "rng": cg_random.get_rng_state(),
@@ -355,6 +325,52 @@ def train(args) -> int:
           f"wrote {', '.join(written)}")
     print(_result_line(task, history["test_acc"][-1], history["test_loss"][-1]), flush=True)
     return 0
+
+
+class _Progress:
+    """The progress bar's postfix: epoch, running loss and accuracy, samples/s over the whole run."""
+
+    def __init__(self, bar, epoch, epochs, task, samples_before, seconds_before):
+        self.bar, self.epoch, self.epochs, self.task = bar, epoch, epochs, task
+        self.samples_before, self.seconds_before = samples_before, seconds_before
+
+    def show(self, loss_sum, correct, seen, seconds):
+        rate = (self.samples_before + seen) / max(self.seconds_before + seconds, 1e-9)
+        post = {"epoch": f"{self.epoch + 1}/{self.epochs}", "loss": f"{float(loss_sum) / seen:.4f}"}
+        if self.task == "classification":
+            post["acc"] = f"{int(correct) / seen:.3f}"
+        post["samples/s"] = f"{rate:,.0f}"
+        self.bar.set_postfix(post, refresh=False)
+
+
+def _run_epoch(model, loader, opt, sched, task, device, progress):
+    """One pass over the loader; returns (mean loss, accuracy or None, samples, seconds).
+    Loss and hits are summed on the device, so the loop never waits for the GPU but to report."""
+    t0 = time.perf_counter()
+    xp = backend.module_for(device)
+    loss_sum = xp.zeros((), dtype=np.float64)
+    correct = xp.zeros((), dtype=np.int64)
+    seen = 0
+    for i, (xb, yb) in enumerate(loader):
+        out = model(xb)
+        loss = F.cross_entropy(out, yb) if task == "classification" else F.mse_loss(out, yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        n = xb.shape[0]
+        seen += n
+        loss_sum += loss.data * n
+        if task == "classification":
+            correct += (out.data.argmax(axis=1) == yb.data).sum()
+        progress.bar.update(1)
+        if i % 25 == 0 or loader.position == 0:
+            backend.synchronize(device)
+            progress.show(loss_sum, correct, seen, time.perf_counter() - t0)
+    backend.synchronize(device)
+    seen_or_one = max(seen, 1)
+    accuracy = int(correct) / seen_or_one if task == "classification" else None
+    return float(loss_sum) / seen_or_one, accuracy, seen, time.perf_counter() - t0
 
 
 # --------------------------------------------------------------------------- eval
