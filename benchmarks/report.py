@@ -242,7 +242,7 @@ def short_table(rows, target_rows=()):
     out = [f"{'case':<24} {'dev':<5} {'ours ms':>10} {'base':<6} {'base ms':>10} {'ratio':>7} {'GB/s':>8}"]
     for r in rows:
         out.append(f"{r['case']:<24} {r['device']:<5} {_fmt(r['ours_ms'], '10.3f'):>10} "
-                   f"{(r['baseline'] or '-'):<6} {_fmt(r['baseline_ms'], '10.3f'):>10} "
+                   f"{(r['baseline'] or '–'):<6} {_fmt(r['baseline_ms'], '10.3f'):>10} "
                    f"{_fmt(r['ratio'], '7.3f'):>7} {_fmt(r['ours_gbps'], '8.0f'):>8}")
     for t, m, ok in target_rows:
         out.append(f"{'MET ' if ok else 'MISS'} {t}: {m}")
