@@ -451,3 +451,15 @@ def test_zero_grad_and_grad_assignable(device):
     x.grad = cugrad.tensor([5.0], device=device)
     (x * 2.0).sum().backward()
     assert x.grad.item() == 7.0
+
+
+@pytest.mark.gpu
+def test_numpy_index_arrays_move_to_the_gpu_and_raw_numpy_operands_are_refused():
+    x = cugrad.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], device="cuda", requires_grad=True)
+    rows = np.array([2, 0, 2])
+    picked = x[rows]
+    np.testing.assert_array_equal(picked.numpy(), [[5.0, 6.0], [1.0, 2.0], [5.0, 6.0]])
+    picked.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[1.0, 1.0], [0.0, 0.0], [2.0, 2.0]])
+    with pytest.raises(RuntimeError, match=r"a NumPy array of shape \(2,\) meets tensors on cuda:0"):
+        x[0] + np.ones(2, dtype=np.float32)

@@ -151,6 +151,12 @@ class Function:
                     raise RuntimeError(
                         f"{cls.__name__}: expected all tensors on one device, got {device} and {t.device}"
                     )
+            for arg in raw:
+                if type(arg) is np.ndarray:
+                    raise RuntimeError(
+                        f"{cls.__name__}: a NumPy array of shape {arg.shape} meets tensors on {device}; "
+                        f"make it a tensor on that device first (cugrad.tensor(array, device='{device}'))"
+                    )
         record = requires_grad and _grad_mode.enabled
         if record:
             ctx._edges = tuple([_edge_to(a) for a in args])

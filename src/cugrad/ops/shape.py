@@ -2,6 +2,8 @@
 stack, indexing, and dtype/device copies."""
 from __future__ import annotations
 
+import numpy as np
+
 from .. import backend
 from ..autograd import Function
 from .. import tensor as _tensor
@@ -219,7 +221,12 @@ def stack(tensors, axis=0):
 
 
 def getitem(x, index):
-    return GetItem.apply(x, _raw_index(index))
+    index = _raw_index(index)
+    if x.device.type != "cpu":  # NumPy index arrays move to the tensor's device, as in PyTorch
+        parts = index if isinstance(index, tuple) else (index,)
+        parts = tuple(backend.to_device(p, x.device) if isinstance(p, np.ndarray) else p for p in parts)
+        index = parts if isinstance(index, tuple) else parts[0]
+    return GetItem.apply(x, index)
 
 
 def astype(x, dtype):
