@@ -83,8 +83,8 @@ def _matmul_precision(cugrad, value):
 
 @contextlib.contextmanager
 def _ours_autocast(cugrad):
-    """float16 autocast (cugrad's default: its kernels have a half path, CuPy has no bfloat16),
-    else bfloat16. The PyTorch twin runs bf16 autocast, issue 6's baseline."""
+    """float16 autocast (cugrad's default), else bfloat16 (needs ml_dtypes, and CuPy >= 14 on a
+    GPU). The PyTorch twin runs bf16 autocast, issue 6's baseline."""
     last = None
     for dtype in ("float16", "bfloat16"):
         try:

@@ -18,12 +18,36 @@ __device__ __forceinline__ float to_acc(cg_half h) { float f; asm("cvt.f32.f16 %
 __device__ __forceinline__ cg_half half_from_float(float x) { cg_half h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h.bits) : "f"(x)); return h; }
 #endif
 
-// Accumulation type: float for float and half, double for double.
+// bfloat16 as raw bits: the top 16 bits of an IEEE float, so the conversions are integer code
+// that compiles the same under NVRTC (any arch) and in the host emulator.
+struct cg_bf16 { unsigned short bits; };
+
+#ifdef CUGRAD_HOST_EMULATION
+__device__ __forceinline__ unsigned float_bits(float x) { unsigned u; __builtin_memcpy(&u, &x, 4); return u; }
+__device__ __forceinline__ float bits_float(unsigned u) { float x; __builtin_memcpy(&x, &u, 4); return x; }
+#else
+__device__ __forceinline__ unsigned float_bits(float x) { return __float_as_uint(x); }
+__device__ __forceinline__ float bits_float(unsigned u) { return __uint_as_float(u); }
+#endif
+
+__device__ __forceinline__ float to_acc(cg_bf16 h) { return bits_float((unsigned)h.bits << 16); }
+// Round to nearest, ties to even (add 0x7fff plus the lowest kept bit, then truncate); a NaN stays
+// a NaN (quieted, sign kept) instead of rounding into infinity. Overflow rounds to +-inf.
+__device__ __forceinline__ cg_bf16 bf16_from_float(float x) {
+    const unsigned u = float_bits(x);
+    cg_bf16 h;
+    if ((u & 0x7fffffffu) > 0x7f800000u) h.bits = (unsigned short)((u >> 16) | 0x40u);
+    else h.bits = (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+    return h;
+}
+
+// Accumulation type: float for float, half and bfloat16, double for double.
 template <typename T> struct acc_of { typedef float type; };
 template <> struct acc_of<double> { typedef double type; };
 
 template <typename T> __device__ __forceinline__ T from_acc(typename acc_of<T>::type x) { return (T)x; }
 template <> __device__ __forceinline__ cg_half from_acc<cg_half>(float x) { return half_from_float(x); }
+template <> __device__ __forceinline__ cg_bf16 from_acc<cg_bf16>(float x) { return bf16_from_float(x); }
 
 // Precise math overloaded on float/double (libdevice under NVRTC, libm on the host).
 __device__ __forceinline__ float cg_exp(float x) { return expf(x); }

@@ -17,6 +17,20 @@ GPU = cugrad.cuda.is_available()
 DEVICES = ["cpu"] + (["cuda"] if GPU else [])
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "needs_ml_dtypes: a bfloat16 case where ml_dtypes is missing "
+                            "(skipped, or failed when CI is set; see kernel_cases.bf16_param)")
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("needs_ml_dtypes"):
+        from kernel_cases import BF16_MISSING
+
+        if os.environ.get("CI"):
+            pytest.fail(BF16_MISSING + " (CI is set)")
+        pytest.skip(BF16_MISSING)
+
+
 def pytest_collection_modifyitems(config, items):
     """Skip `gpu`-marked tests only where no GPU is visible."""
     if GPU:

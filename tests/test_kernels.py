@@ -38,7 +38,8 @@ def test_sigmoid_is_finite_at_extremes(dtype):
     assert np.isfinite(y).all()
     assert 0 <= y[0] < (2e-5 if dtype == np.float16 else 1e-37) and y[-1] == 1 and y[3] == 0.5
     if dtype != np.float16:
-        np.testing.assert_allclose(y[2], np.exp(-20.0), rtol=1e-5)     # no cancellation for z < 0
+        r = max(1e-5, tol(dtype)["rtol"])                               # bfloat16: its own rounding
+        np.testing.assert_allclose(y[2], np.exp(-20.0), rtol=r)        # no cancellation for z < 0
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -61,7 +62,7 @@ def test_bias_grad_twin(dtype):
     g = rng.standard_normal((4, 30, 9)).astype(dtype)
     got = K.bias_grad(g)
     assert got.shape == (9,) and got.dtype == dtype
-    np.testing.assert_allclose(got, g.astype(np.float64).sum(axis=(0, 1)), rtol=tol(dtype)["rtol"], atol=0.1 if dtype == np.float16 else 1e-5)
+    np.testing.assert_allclose(got, g.astype(np.float64).sum(axis=(0, 1)), rtol=tol(dtype)["rtol"], atol=0.1 if np.dtype(dtype).itemsize == 2 else 1e-5)
 
 
 def ref_xent(x, y):

@@ -7,7 +7,7 @@ import pytest
 
 from cugrad import kernels as K
 from cugrad.kernels import activations, optim, softmax_xent
-from kernel_cases import CLASSES, DTYPES, LAYOUTS, ROWS, SIZES, nan_like, place, tol
+from kernel_cases import BF16, CLASSES, DTYPES, LAYOUTS, ROWS, SIZES, nan_like, place, tol
 
 ACTS = list(K.ACTIVATIONS)
 rng = np.random.default_rng(1234)
@@ -89,6 +89,30 @@ def test_bias_grad(on_emu, rows, cols, dtype):
         np.testing.assert_allclose(got, want, rtol=r, atol=r * scale, err_msg=layout)
     if rows % 2 == 0:                          # 3-D input: sum over the leading two axes
         np.testing.assert_allclose(K.bias_grad(g0.reshape(2, rows // 2, cols)), want, rtol=r, atol=r * scale)
+
+
+@pytest.mark.parametrize("bf16", [BF16])
+def test_bfloat16_conversions_bit_exact(on_emu, bf16):
+    """cg_bf16 against ml_dtypes, bit for bit: col_sum<float, cg_bf16> over one row rounds each
+    float32 once (ties to even both ways, the largest finite floats to inf, infinities, NaN of
+    either sign kept NaN with its sign, subnormals, random values; not -0.0, which the sum's
+    +0.0 start turns into +0.0), and
+    col_sum<cg_bf16, float> widens back exactly."""
+    z = np.array([1 + 2.0 ** -8, 1 + 3 * 2.0 ** -8, 1 + 2.0 ** -8 + 2.0 ** -20, -1 - 2.0 ** -8,
+                  3.3895314e38, 3.3961776e38, -3.3961776e38, np.inf, -np.inf, np.nan, -np.nan,
+                  1e-40, -1e-40, 2.0 ** -133 + 2.0 ** -140, 0.0, 1.5 - 2.0 ** -9], np.float32)
+    z = np.concatenate([z, (rng.standard_normal(4000) * 100).astype(np.float32)])
+    mod = on_emu.module("activations")
+    grid, n = (-(-z.size // 32), 1), np.int64(z.size)
+    got = np.empty(z.size, bf16)
+    mod.get_function("col_sum<float, cg_bf16>")(grid, (256,), (z, got, np.int64(1), n))
+    want, nan = z.astype(bf16), np.isnan(z)
+    np.testing.assert_array_equal(got.view(np.uint16)[~nan], want.view(np.uint16)[~nan])
+    assert np.isnan(got[nan]).all()
+    np.testing.assert_array_equal(np.signbit(got[nan]), np.signbit(z[nan]))
+    back = np.empty(z.size, np.float32)
+    mod.get_function("col_sum<cg_bf16, float>")(grid, (256,), (want, back, np.int64(1), n))
+    np.testing.assert_array_equal(back.view(np.uint32)[~nan], want.astype(np.float32).view(np.uint32)[~nan])
 
 
 # --------------------------------------------------------------------------- softmax cross-entropy
@@ -261,3 +285,5 @@ def test_emulator_checks_argument_packing(on_emu):
         f((1,), (32,), (out, np.int32(4), np.uint64(1), np.uint64(0)))
     with pytest.raises(TypeError):
         f((1,), (32,), (out, 4, np.uint64(1), np.uint64(0)))
+    with pytest.raises(TypeError, match="2-byte elements"):           # float16 array for a float*
+        f((1,), (32,), (np.zeros(4, np.float16), np.int64(4), np.uint64(1), np.uint64(0)))

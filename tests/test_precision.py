@@ -1,10 +1,15 @@
 """Precision modes: matmul precision, autocast, and the dynamic loss scaler."""
+import sys
+
 import numpy as np
 import pytest
 
 import cugrad
 import cugrad.nn.functional as F
 from cugrad.amp import GradScaler
+from kernel_cases import bf16_param
+
+AUTOCAST = ["float16", bf16_param("bfloat16")]
 
 
 @pytest.fixture(autouse=True)
@@ -37,6 +42,40 @@ def test_autocast_runs_linear_in_half_and_returns_float32_gradients(device):
     w32, b32 = w.detach().requires_grad_(), b.detach().requires_grad_()
     F.cross_entropy(F.linear(x, w32, b32, activation="relu"), cugrad.tensor([0, 1, 2, 3, 0, 1, 2, 3], device=device)).backward()
     np.testing.assert_allclose(w.grad.numpy(), w32.grad.numpy(), rtol=2e-2, atol=2e-3)
+
+
+@pytest.mark.parametrize("dtype", [bf16_param("bfloat16")])
+def test_autocast_bfloat16_linear_cross_entropy_matches_float32(device, dtype):
+    """bfloat16 autocast: the linear layer (matmul, fused bias+activation, its backward, the bias
+    gradient) runs in bfloat16, the loss in float32, and the float32 master weights get float32
+    gradients within bfloat16 accuracy (8 significant bits) of the float32 ones."""
+    bf16 = cugrad.backend.resolve_dtype(dtype)
+    x = cugrad.randn(64, 20, device=device)
+    w = cugrad.tensor(np.random.default_rng(1).standard_normal((10, 20)) * 0.3, dtype="float32", device=device,
+                      requires_grad=True)
+    b = cugrad.zeros(10, device=device, requires_grad=True)
+    labels = cugrad.tensor(np.arange(64) % 10, device=device)
+    with cugrad.autocast(dtype):
+        h = F.linear(x, w, b, activation="tanh")
+        loss = F.cross_entropy(h, labels)
+    assert h.dtype == bf16 and loss.dtype == np.float32
+    loss.backward()
+    assert w.grad.dtype == np.float32 and b.grad.dtype == np.float32
+
+    w32, b32 = w.detach().requires_grad_(), b.detach().requires_grad_()
+    loss32 = F.cross_entropy(F.linear(x, w32, b32, activation="tanh"), labels)
+    loss32.backward()
+    np.testing.assert_allclose(loss.item(), loss32.item(), rtol=1e-2)
+    for got, want in ((w.grad, w32.grad), (b.grad, b32.grad)):
+        want = want.numpy()
+        np.testing.assert_allclose(got.numpy(), want, rtol=5e-2, atol=2e-2 * np.abs(want).max())
+
+
+def test_autocast_bfloat16_without_ml_dtypes_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ml_dtypes", None)      # `import ml_dtypes` now fails
+    with pytest.raises(ValueError, match="autocast: dtype 'bfloat16' needs the ml_dtypes package"):
+        cugrad.autocast("bfloat16")
+    assert cugrad.autocast().dtype == np.float16                 # float16 stays the default
 
 
 def test_autocast_is_off_outside_and_as_a_decorator():
@@ -94,8 +133,9 @@ def test_grad_scaler_unscales_skips_overflow_and_adapts_the_scale():
     assert scaler.get_scale() == 8.0
 
 
-def _train_small_mlp(device, use_autocast, steps=300):
-    """A 2-32-2 tanh MLP on the quadrant-XOR problem; returns (final loss, accuracy)."""
+def _train_small_mlp(device, use_autocast, steps=300, dtype="float16"):
+    """A 2-32-2 tanh MLP on the quadrant-XOR problem; returns (final loss, accuracy). Autocast
+    to float16 goes with a loss scaler, to bfloat16 (float32's exponent range) without one."""
     cugrad.manual_seed(0)
     rng = np.random.default_rng(0)
     xs = rng.standard_normal((256, 2)).astype(np.float32)
@@ -107,11 +147,11 @@ def _train_small_mlp(device, use_autocast, steps=300):
     b2 = cugrad.zeros(2, device=device, requires_grad=True)
     params = [w1, b1, w2, b2]
     opt = _SGD(params, lr=0.5)
-    scaler = GradScaler(enabled=use_autocast)
+    scaler = GradScaler(enabled=use_autocast and dtype == "float16")
     for _ in range(steps):
         for p in params:
             p.grad = None
-        with cugrad.autocast(enabled=use_autocast):
+        with cugrad.autocast(dtype, enabled=use_autocast):
             logits = F.linear(F.linear(x, w1, b1, activation="tanh"), w2, b2)
             loss = F.cross_entropy(logits, labels)
         scaler.scale(loss).backward()
@@ -121,9 +161,10 @@ def _train_small_mlp(device, use_autocast, steps=300):
     return loss.item(), accuracy
 
 
-def test_autocast_training_converges_like_float32(device):
+@pytest.mark.parametrize("dtype", AUTOCAST)
+def test_autocast_training_converges_like_float32(device, dtype):
     loss32, acc32 = _train_small_mlp(device, False)
-    loss16, acc16 = _train_small_mlp(device, True)
+    loss16, acc16 = _train_small_mlp(device, True, dtype=dtype)
     assert acc32 > 0.95
     assert acc16 > 0.95
     assert abs(loss16 - loss32) < 0.05

@@ -47,19 +47,29 @@ class _AutocastState(threading.local):
 
 _autocast = _AutocastState()
 
-AUTOCAST_DTYPES = ("float16",)  # the fused kernels have no bfloat16 instantiation yet
+AUTOCAST_DTYPES = ("float16", "bfloat16")
 
 
 class autocast(contextlib.ContextDecorator):
-    """Inside, matmuls and linear layers run in ``dtype`` (float16) on
-    fp32 master weights: operands are cast on the way in and gradients cast back on the way out.
-    Losses and softmax stay in float32. Pair it with ``cugrad.amp.GradScaler`` for float16.
-    Usable as a context manager or a decorator; thread-local."""
+    """Inside, matmuls and linear layers run in ``dtype`` ("float16", the default, or "bfloat16",
+    which needs the ml_dtypes package) on fp32 master weights: operands are cast on the way in and
+    gradients cast back on the way out. Losses and softmax stay in float32. Pair float16 with
+    ``cugrad.amp.GradScaler`` (bfloat16 has float32's range and rarely needs one). Usable as a
+    context manager or a decorator; thread-local."""
 
     def __init__(self, dtype="float16", enabled=True):
-        if dtype not in AUTOCAST_DTYPES:
+        try:                                                  # a name, a NumPy dtype or scalar type
+            name = dtype if isinstance(dtype, str) else np.dtype(dtype).name
+        except TypeError:
+            name = None
+        if name not in AUTOCAST_DTYPES:
             raise ValueError(f"autocast: dtype must be one of {', '.join(AUTOCAST_DTYPES)}, got {dtype!r}")
-        self.dtype = backend.resolve_dtype(dtype) if enabled else None
+        if name == "bfloat16":
+            try:
+                backend.bfloat16_dtype()
+            except TypeError:
+                raise ValueError("autocast: dtype 'bfloat16' needs the ml_dtypes package (pip install ml_dtypes)") from None
+        self.dtype = backend.resolve_dtype(name) if enabled else None
         self._previous = []
 
     def __enter__(self):

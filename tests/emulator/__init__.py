@@ -100,6 +100,9 @@ class EmulatedFunction:
             if isinstance(a, np.ndarray):
                 if not isptr:
                     raise TypeError(f"{self.name}: argument {i} is an array, parameter is a {size}-byte value")
+                if a.itemsize != size:
+                    raise TypeError(f"{self.name}: argument {i} is a {a.dtype} array ({a.itemsize}-byte elements), "
+                                    f"parameter points to {size}-byte elements")
                 if not a.flags.c_contiguous:
                     raise ValueError(f"{self.name}: argument {i} is not contiguous")
                 buf = ctypes.c_void_p(a.ctypes.data)       # the parameter is the pointer value

@@ -177,11 +177,17 @@ int launch(void (*k)(A...), const unsigned* grid, const unsigned* block, void** 
     return failed.load();
 }
 
-// Parameter byte sizes and pointer-ness, for checking the Python-side argument packing.
+// Each parameter's byte size, or for a pointer the byte size of what it points to (so a float16 or
+// bfloat16 array passed for a float* is caught), and its pointer-ness: for checking the
+// Python-side argument packing.
+template <class A> constexpr int param_size() {
+    if constexpr (std::is_pointer_v<A>) return (int)sizeof(std::remove_pointer_t<A>);
+    else return (int)sizeof(A);
+}
 template <class... A>
 int signature(void (*)(A...), int* sizes, int* is_ptr) {
     int i = 0;
-    ((sizes[i] = (int)sizeof(A), is_ptr[i] = std::is_pointer_v<A>, ++i), ...);
+    ((sizes[i] = param_size<A>(), is_ptr[i] = std::is_pointer_v<A>, ++i), ...);
     return i;
 }
 

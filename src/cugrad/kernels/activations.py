@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .launch import BLOCK, _acc, _contig, _ctype, _finish, _output, _vector_grid
+from .launch import BLOCK, _acc, _contig, _ctype, _finish, _from_f32, _is_16bit, _output, _vector_grid
 from .loader import _driver, _on_device
 
 
@@ -46,6 +46,10 @@ def bias_activation(x, bias, activation, negative_slope=0.01, out=None):
 
 
 def _np_bias_activation(x, bias, act, slope, out):
+    if _is_16bit(x.dtype):          # float16/bfloat16: in float32, rounded once, like the kernel
+        y = _np_bias_activation(x.astype(np.float32), None if bias is None else bias.astype(np.float32),
+                                act, slope, None)
+        return _from_f32(y, x.dtype, out)
     if out is None:
         y = np.add(x, bias) if bias is not None else x.copy()
     else:
@@ -93,6 +97,9 @@ def activation_backward(g, y, activation, negative_slope=0.01, out=None):
 
 
 def _np_activation_backward(g, y, act, slope, out):
+    if _is_16bit(g.dtype):          # float16/bfloat16: in float32, rounded once, like the kernel
+        r = _np_activation_backward(g.astype(np.float32), y.astype(np.float32), act, slope, None)
+        return _from_f32(r, g.dtype, out)
     if out is None:
         out = np.empty_like(g)
     if act == 1:
@@ -117,7 +124,7 @@ def _np_activation_backward(g, y, act, slope, out):
 
 def bias_grad(g):
     """db[c] = sum of g over every axis but the last; shape (g.shape[-1],), dtype g.dtype
-    (float32 accumulation for float16). GPU: a two-stage column reduction (row chunks, then
+    (float32 accumulation for float16 and bfloat16). GPU: a two-stage column reduction (row chunks, then
     their partial sums)."""
     cols = g.shape[-1] if g.ndim else 1
     rows = g.size // cols if cols else 0
@@ -153,6 +160,6 @@ def bias_grad(g):
 
 def _np_bias_grad(g, rows, cols):
     g2 = g.reshape(rows, cols)
-    if g.dtype == np.float16:
-        return g2.sum(axis=0, dtype=np.float32).astype(np.float16)
+    if _is_16bit(g.dtype):
+        return g2.astype(np.float32).sum(axis=0).astype(g.dtype)
     return g2.sum(axis=0)

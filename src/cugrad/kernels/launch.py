@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-# C type of each supported array dtype inside the kernels (cg_half: IEEE half as raw bits).
+# C type of each supported array dtype inside the kernels (cg_half: IEEE half as raw bits;
+# bfloat16, ml_dtypes' dtype when that package is installed, is cg_bf16 and found by name).
 _CTYPE = {np.dtype(np.float32): "float", np.dtype(np.float64): "double", np.dtype(np.float16): "cg_half"}
 
 BLOCK = 256            # threads per block of the elementwise and column-sum kernels
@@ -28,15 +29,37 @@ def _row_block(cols):
 
 
 def _ctype(dtype, fn):
-    try:
-        return _CTYPE[np.dtype(dtype)]
-    except KeyError:
-        raise TypeError(f"{fn}: unsupported dtype {np.dtype(dtype)} (float16/32/64 only)") from None
+    dt = np.dtype(dtype)
+    ct = _CTYPE.get(dt)
+    if ct is None and _is_bfloat16(dt):
+        ct = "cg_bf16"
+    if ct is None:
+        raise TypeError(f"{fn}: unsupported dtype {dt} (float16, bfloat16, float32, float64 only)")
+    return ct
+
+
+def _is_bfloat16(dtype) -> bool:
+    """ml_dtypes.bfloat16 (checked by name: that package is optional)."""
+    return np.dtype(dtype).name == "bfloat16"
+
+
+def _is_16bit(dtype) -> bool:
+    """float16 or bfloat16: the NumPy twins compute these in float32, as the kernels do."""
+    dt = np.dtype(dtype)
+    return dt == np.float16 or _is_bfloat16(dt)
 
 
 def _acc(dtype):
-    """Accumulation/scalar dtype of a kernel instantiation."""
+    """Accumulation/scalar dtype of a kernel instantiation: float64 for float64, else float32."""
     return np.float64 if np.dtype(dtype) == np.float64 else np.float32
+
+
+def _from_f32(y, dtype, out):
+    """A float32 twin result rounded (to nearest even) to a 16-bit ``dtype``, into ``out`` if given."""
+    if out is None:
+        return y.astype(dtype)
+    np.copyto(out, y, casting="unsafe")
+    return out
 
 
 def _contig(d, a, dtype=None):

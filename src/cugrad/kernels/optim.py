@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from .launch import BLOCK, _acc, _check_inplace, _contig, _ctype, _vector_grid
+from .launch import BLOCK, _acc, _check_inplace, _contig, _ctype, _is_16bit, _vector_grid
 from .loader import _driver, _on_device
 
 
@@ -45,7 +45,7 @@ def sgd_step(param, grad, momentum_buf, lr, momentum=0.0, dampening=0.0, nestero
 
 
 def _np_sgd_step(p, grad, buf, lr, momentum, dampening, nesterov, wd, first):
-    if p.dtype == np.float16:                       # compute in float32, like the kernel
+    if _is_16bit(p.dtype):                          # compute in float32, like the kernel
         p32, b32 = p.astype(np.float32), None if buf is None else buf.astype(np.float32)
         _np_sgd_step(p32, grad.astype(np.float32), b32, lr, momentum, dampening, nesterov, wd, first)
         np.copyto(p, p32, casting="unsafe")
@@ -100,7 +100,7 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_de
 
 
 def _np_adam_step(p, grad, m, v, decay, l2, b1, b2, step_size, bc2_sqrt, eps):
-    if p.dtype == np.float16:                       # compute in float32, like the kernel
+    if _is_16bit(p.dtype):                          # compute in float32, like the kernel
         s = [a.astype(np.float32) for a in (p, grad, m, v)]
         _np_adam_step(*s, decay, l2, b1, b2, step_size, bc2_sqrt, eps)
         for dst, src in zip((p, m, v), (s[0], s[2], s[3])):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .launch import _acc, _contig, _ctype, _finish, _grid, _output, _row_block
+from .launch import _acc, _contig, _ctype, _finish, _grid, _is_16bit, _output, _row_block
 from .loader import _driver, _on_device
 
 
@@ -23,7 +23,7 @@ def _xent_target(fn, logits, target):
 def softmax_xent_forward(logits, target):
     """(loss_rows, lse) for logits (N, C) and target int64 (N,) class indices or float (N, C)
     probabilities: lse[i] = log sum_c exp(logits[i,c]) (max-shifted), loss_rows[i] = lse[i] -
-    sum_c y[i,c] logits[i,c]. Outputs are float32 for float16 logits, else the logits dtype. An
+    sum_c y[i,c] logits[i,c]. Outputs are float32 for float16/bfloat16 logits, else the logits dtype. An
     out-of-range label gives NaN for its row."""
     by_index = _xent_target("softmax_xent_forward", logits, target)
     if not _on_device(logits, target):
@@ -43,7 +43,7 @@ def softmax_xent_forward(logits, target):
 
 
 def _np_softmax_xent_forward(logits, target, by_index):
-    x = logits.astype(np.float32) if logits.dtype == np.float16 else logits
+    x = logits.astype(np.float32) if _is_16bit(logits.dtype) else logits
     m = x.max(axis=1) if x.shape[1] else np.full(x.shape[0], -np.inf, x.dtype)
     e = np.subtract(x, m[:, None])
     np.exp(e, out=e)
@@ -86,8 +86,8 @@ def _np_softmax_xent_backward(logits, lse, target, row_scale, out, by_index):
     acc = _acc(logits.dtype)
     if out is None:
         out = np.empty_like(logits)
-    half = logits.dtype == np.float16
-    p = np.empty(logits.shape, np.float32) if half else out      # float16: one float32 temporary
+    half = _is_16bit(logits.dtype)
+    p = np.empty(logits.shape, np.float32) if half else out      # 16-bit: one float32 temporary
     np.subtract(logits, lse.astype(acc, copy=False)[:, None], out=p)
     np.exp(p, out=p)
     if by_index:
@@ -97,7 +97,7 @@ def _np_softmax_xent_backward(logits, lse, target, row_scale, out, by_index):
         p[rows[ok], t[ok]] -= 1
         p[~ok] = np.nan
     else:
-        np.subtract(p, target, out=p, casting="unsafe")
+        np.subtract(p, target.astype(np.float32) if half else target, out=p, casting="unsafe")
     np.multiply(p, row_scale.astype(acc, copy=False)[:, None], out=p)
     if half:
         np.copyto(out, p, casting="unsafe")

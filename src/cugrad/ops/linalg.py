@@ -15,14 +15,14 @@ class MatMul(Function):
     def forward(ctx, a, b):
         check_matmul("matmul", a.shape, b.shape)
         ctx.save_for_backward(a, b)
-        return a @ b
+        return _mm(a, b)
 
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved
         need_a, need_b = ctx.needs_input_grad
-        ga = unbroadcast(g @ b.swapaxes(-1, -2), a.shape) if need_a else None
-        gb = unbroadcast(a.swapaxes(-1, -2) @ g, b.shape) if need_b else None
+        ga = unbroadcast(_mm(g, b.swapaxes(-1, -2)), a.shape) if need_a else None
+        gb = unbroadcast(_mm(a.swapaxes(-1, -2), g), b.shape) if need_b else None
         return ga, gb
 
 
@@ -36,7 +36,7 @@ class Linear(Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, activation, negative_slope):
-        z = x @ weight.T
+        z = _mm(x, weight.T)
         y = kernels.bias_activation(z, bias, activation, negative_slope, out=z)
         ctx.activation, ctx.negative_slope = activation, negative_slope
         ctx.save_for_backward(x, weight, None if activation == "identity" else y)
@@ -47,10 +47,19 @@ class Linear(Function):
         x, weight, y = ctx.saved
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         dz = g if y is None else ActivationGrad.apply(g, y, ctx.activation, ctx.negative_slope)
-        dx = dz @ weight if need_x else None
-        dw = dz.T @ x if need_w else None
+        dx = _mm(dz, weight) if need_x else None
+        dw = _mm(dz.T, x) if need_w else None
         db = bias_grad(dz) if need_b else None
         return dx, dw, db, None, None
+
+
+def _mm(a, b):
+    """a @ b in the operands' dtype. NumPy's matmul of two bfloat16 arrays (ml_dtypes) returns
+    float32; it is rounded back here, as a cuBLAS bfloat16 GEMM (fp32 accumulation) writes it."""
+    out = a @ b
+    if out.dtype != a.dtype and a.dtype == b.dtype:
+        out = out.astype(a.dtype)
+    return out
 
 
 def check_matmul(op, shape_a, shape_b):
