@@ -59,8 +59,8 @@ def test_weight_grad_layout(benchmark, device, small, layout):
     }[layout]
     reference = (dz.T @ x)
     assert float(abs(run() - reference).max()) <= 1e-2 * float(abs(reference).max())
-    timeit(benchmark, run, ours_sync(device), case="weight_grad", impl=layout, device=device,
-           flop=2 * batch * d_in * d_out)
+    timeit(benchmark, run, ours_sync(device), case="weight_grad", impl=f"cugrad-{layout}", device=device,
+           flops=2 * batch * d_in * d_out)
 
 
 @pytest.mark.parametrize("which", ["forward", "weight_grad"])
@@ -74,4 +74,4 @@ def test_output_layer_gemm(benchmark, device, small, which):
     dz = rng.standard_normal((batch, classes), dtype=np.float32)
     run = (lambda: x @ w.T) if which == "forward" else (lambda: dz.T @ x)
     timeit(benchmark, run, ours_sync(device), case=f"output_layer_{which}", impl="cugrad", device=device,
-           flop=2 * batch * d_in * classes)
+           flops=2 * batch * d_in * classes)

