@@ -91,9 +91,7 @@ class SoftmaxCrossEntropyGrad(Function):
 
 def broadcast_rows(g, n):
     """The scalar upstream gradient ``g`` repeated for ``n`` rows (an (n,) array or Tensor)."""
-    if isinstance(g, _tensor.Tensor):
-        return broadcast_to(g.reshape(1), (n,))
-    return backend.array_module(g).broadcast_to(g.reshape(1), (n,))
+    return broadcast_to(g.reshape(1), (n,))
 
 
 def _data(x):
