@@ -463,3 +463,28 @@ def test_numpy_index_arrays_move_to_the_gpu_and_raw_numpy_operands_are_refused()
     np.testing.assert_array_equal(x.grad.numpy(), [[1.0, 1.0], [0.0, 0.0], [2.0, 2.0]])
     with pytest.raises(RuntimeError, match=r"a NumPy array of shape \(2,\) meets tensors on cuda:0"):
         x[0] + np.ones(2, dtype=np.float32)
+
+
+def test_item_assignment_follows_the_in_place_rules():
+    x = cugrad.zeros(3, 2)
+    x[1] = 5.0
+    x[np.array([0, 2]), 1] = cugrad.tensor([7.0, 8.0])
+    np.testing.assert_array_equal(x.numpy(), [[0, 7], [5, 5], [0, 8]])
+    w = cugrad.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="only allowed inside cugrad.no_grad"):
+        w[0] = 3.0
+    with cugrad.no_grad():
+        w[0] = 3.0
+    np.testing.assert_array_equal(w.numpy(), [3.0, 1.0])
+
+
+def test_in_place_on_a_tensor_the_graph_made_is_refused_even_under_no_grad():
+    w = cugrad.tensor([1.0, 2.0], requires_grad=True)
+    y = w * w
+    with cugrad.no_grad():
+        with pytest.raises(RuntimeError, match="in-place \\+= on a tensor made by Mul would change values"):
+            y += 1.0
+        with pytest.raises(RuntimeError, match="in-place assignment on a tensor made by Mul"):
+            y[0] = 0.0
+    y.sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [2.0, 4.0])  # the graph was left intact

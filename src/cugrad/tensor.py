@@ -223,6 +223,11 @@ class Tensor:
 
     # in place: only outside the graph (leaves under no_grad, or tensors that need no grad)
     def _inplace(self, other, name, apply):
+        if self.grad_fn is not None:
+            raise RuntimeError(
+                f"in-place {name} on a tensor made by {type(self.grad_fn).__name__} would change values its "
+                "graph saved for backward; use an out-of-place op, or .detach() first"
+            )
         if autograd.is_grad_enabled() and (self.requires_grad or _requires_grad(other)):
             raise RuntimeError(
                 f"in-place {name} on a tensor that requires grad is only allowed inside cugrad.no_grad()"
@@ -272,6 +277,11 @@ class Tensor:
 
     def __getitem__(self, index):
         return ops.getitem(self, index)
+
+    def __setitem__(self, index, value):
+        """``t[index] = value`` in place, under the same rule as ``+=``: never on a tensor the graph
+        made, and on one that requires grad only inside ``no_grad``."""
+        self._inplace(value, "assignment", lambda data, v: data.__setitem__(ops.raw_index(index), v))
 
     # ---------------------------------------------------------------- methods
     def sum(self, axis=None, keepdims=False):

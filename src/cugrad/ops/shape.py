@@ -182,7 +182,7 @@ def _check_same_rank(op, xs):
         raise ValueError(f"{op}: all tensors need the same number of dimensions, got shapes {[tuple(x.shape) for x in xs]}")
 
 
-def _raw_index(index):
+def raw_index(index):
     """Tensors inside an index become their arrays (integer or boolean index arrays)."""
     Tensor = _tensor.Tensor
     if isinstance(index, tuple):
@@ -221,7 +221,7 @@ def stack(tensors, axis=0):
 
 
 def getitem(x, index):
-    index = _raw_index(index)
+    index = raw_index(index)
     if x.device.type != "cpu":  # NumPy index arrays move to the tensor's device, as in PyTorch
         parts = index if isinstance(index, tuple) else (index,)
         parts = tuple(backend.to_device(p, x.device) if isinstance(p, np.ndarray) else p for p in parts)
