@@ -1,5 +1,6 @@
 // Fused elementwise epilogues of a Linear layer and their backward, plus the bias-gradient
-// column reduction. Inputs are contiguous (the Python wrappers make them so).
+// column reduction (alone, or fused into the activation backward). Inputs are contiguous (the
+// Python wrappers make them so).
 #include "common.cuh"
 
 enum { ACT_IDENTITY = 0, ACT_RELU = 1, ACT_LEAKY_RELU = 2, ACT_SIGMOID = 3, ACT_TANH = 4 };
@@ -32,6 +33,17 @@ __global__ void bias_act(const T* x, const T* bias, T* y, i64 n, i64 cols, int h
     }
 }
 
+// The activation's derivative applied to the upstream gradient, from the saved output y.
+template <typename A> __device__ __forceinline__ A act_grad(A gv, A yv, int act, A slope) {
+    switch (act) {
+        case ACT_RELU: return yv > A(0) ? gv : A(0);
+        case ACT_LEAKY_RELU: return yv > A(0) ? gv : gv * slope;
+        case ACT_SIGMOID: return gv * yv * (A(1) - yv);
+        case ACT_TANH: return gv * (A(1) - yv * yv);
+        default: return gv;
+    }
+}
+
 // dx from the upstream gradient g and the saved output y.
 template <typename T>
 __global__ void act_backward(const T* g, const T* y, T* dx, i64 n, int act,
@@ -40,15 +52,46 @@ __global__ void act_backward(const T* g, const T* y, T* dx, i64 n, int act,
     const T* in[2] = {g, y};
     T* out[1] = {dx};
     ew_apply<T, 2, 1>(in, out, n, [&](i64, const A (&v)[2], A (&r)[1]) {
-        const A gv = v[0], yv = v[1];
-        switch (act) {
-            case ACT_RELU: r[0] = yv > A(0) ? gv : A(0); break;
-            case ACT_LEAKY_RELU: r[0] = yv > A(0) ? gv : gv * slope; break;
-            case ACT_SIGMOID: r[0] = gv * yv * (A(1) - yv); break;
-            case ACT_TANH: r[0] = gv * (A(1) - yv * yv); break;
-            default: r[0] = gv;
-        }
+        r[0] = act_grad(v[0], v[1], act, slope);
     });
+}
+
+// act_backward on a (rows, cols) matrix fused with the first stage of its column sum (the bias
+// gradient): dx[r, c] = act'(y[r, c]) * g[r, c], and out[chunk, c] = sum over the rows r of
+// gridDim.y row chunk `chunk` of dx[r, c] -- the rounded dx that bias_grad(dx) would read,
+// accumulated in float/double. Block and grid as col_sum (32 columns x blockDim.x / 32 row lanes;
+// grid (ceil(cols/32) or any count, chunks)). With one chunk TOut = T gives the bias gradient;
+// otherwise TOut is the accumulation type and col_sum<TOut, T> reduces the (chunks, cols) partials.
+// dx may equal g.
+template <typename T, typename TOut>
+__global__ void act_backward_colsum(const T* g, const T* y, T* dx, TOut* out, i64 rows, i64 cols, int act,
+                                    typename acc_of<T>::type slope) {
+    typedef typename acc_of<T>::type A;
+    __shared__ A part[32][33];
+    const int lane = threadIdx.x & 31, rl = threadIdx.x >> 5, nrl = blockDim.x >> 5;
+    const i64 chunk = (rows + gridDim.y - 1) / gridDim.y;
+    const i64 r0 = (i64)blockIdx.y * chunk;
+    const i64 r1 = r0 + chunk < rows ? r0 + chunk : rows;
+    for (i64 c0 = (i64)blockIdx.x * 32; c0 < cols; c0 += (i64)gridDim.x * 32) {
+        const i64 c = c0 + lane;
+        A s = A(0);
+        if (c < cols) {
+#pragma unroll 4
+            for (i64 r = r0 + rl; r < r1; r += nrl) {
+                const i64 i = r * cols + c;
+                const T d = from_acc<T>(act_grad(to_acc(g[i]), to_acc(y[i]), act, slope));
+                dx[i] = d;
+                s += to_acc(d);
+            }
+        }
+        part[rl][lane] = s;
+        __syncthreads();
+        if (rl == 0 && c < cols) {
+            for (int k = 1; k < nrl; ++k) s += part[k][lane];
+            out[(i64)blockIdx.y * cols + c] = from_acc<TOut>(s);
+        }
+        __syncthreads();
+    }
 }
 
 // Column sums of a (rows, cols) matrix, split over gridDim.y row chunks:

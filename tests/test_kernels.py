@@ -58,6 +58,25 @@ def test_activation_backward_twin(act, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ACTS)
+def test_activation_backward_bias_grad_twin(act, dtype):
+    z = rng.standard_normal((3, 40, 9)).astype(dtype) * 2
+    g = rng.standard_normal((3, 40, 9)).astype(dtype)
+    y = K.bias_activation(z, None, act, 0.3)
+    gg, yy = g.astype(np.float64), y.astype(np.float64)
+    want = {"identity": gg, "relu": gg * (yy > 0), "leaky_relu": np.where(yy > 0, gg, 0.3 * gg),
+            "sigmoid": gg * yy * (1 - yy), "tanh": gg * (1 - yy * yy)}[act]
+    dx, db = K.activation_backward(g, y, act, 0.3, bias_grad=True)
+    assert dx.dtype == dtype and dx.shape == g.shape and db.dtype == dtype and db.shape == (9,)
+    np.testing.assert_allclose(dx, want, **tol(dtype))
+    np.testing.assert_allclose(db, want.sum(axis=(0, 1)), rtol=tol(dtype)["rtol"],
+                               atol=0.1 if np.dtype(dtype).itemsize == 2 else 1e-5)
+    out = g.copy()                                   # in place over g
+    assert K.activation_backward(out, y, act, 0.3, out=out, bias_grad=True)[0] is out
+    np.testing.assert_allclose(out, want, **tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_bias_grad_twin(dtype):
     g = rng.standard_normal((4, 30, 9)).astype(dtype)
     got = K.bias_grad(g)
@@ -177,6 +196,24 @@ def test_gpu_elementwise(cp, n, dtype):
                                        K.activation_backward(g, want, act, 0.1), **tol(dtype))
         r = tol(dtype)["rtol"]
         np.testing.assert_allclose(cp.asnumpy(K.bias_grad(gd)), K.bias_grad(g), rtol=r, atol=r * 3)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows,cols", [(1, 1), (3, 7), (1000, 1000), (1000, 4097), (8192, 10), (8192, 4096)])
+def test_gpu_activation_backward_bias_grad(cp, rows, cols, dtype):
+    g, z = (rng.standard_normal((rows, cols)).astype(dtype) for _ in range(2))
+    r = tol(dtype)["rtol"]
+    for k, act in enumerate(ACTS):
+        y = K.bias_activation(z, None, act, 0.1)
+        dx_w, db_w = K.activation_backward(g, y, act, 0.1, bias_grad=True)
+        layout = LAYOUTS[k % len(LAYOUTS)]
+        out = cp.full((rows, cols), cp.nan, dtype)
+        dx, db = K.activation_backward(_gpu_inputs(cp, g, layout), _gpu_inputs(cp, y, layout), act, 0.1,
+                                       out=out, bias_grad=True)
+        assert dx is out and db.dtype == dtype and db.shape == (cols,)
+        np.testing.assert_allclose(cp.asnumpy(dx), dx_w, **tol(dtype))
+        np.testing.assert_allclose(cp.asnumpy(db), db_w, rtol=r, atol=r * np.sqrt(rows))
 
 
 @pytest.mark.gpu

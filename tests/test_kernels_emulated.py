@@ -91,6 +91,58 @@ def test_bias_grad(on_emu, rows, cols, dtype):
         np.testing.assert_allclose(K.bias_grad(g0.reshape(2, rows // 2, cols)), want, rtol=r, atol=r * scale)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cols", [1, 7, 1000, 4097])
+@pytest.mark.parametrize("rows", [1, 3, 1000])
+def test_activation_backward_bias_grad(on_emu, rows, cols, dtype):
+    """The fused kernel (dx and its column sums in one pass) against the twin: dx as
+    activation_backward, db as _np_bias_grad(dx). Activations and layouts cycle over the cases."""
+    k = rows + cols + np.dtype(dtype).itemsize
+    act, layout = ACTS[k % len(ACTS)], LAYOUTS[k % len(LAYOUTS)]
+    g0, z = randn((rows, cols), dtype), randn((rows, cols), dtype, 2)
+    y0 = activations._np_bias_activation(z, None, K.ACTIVATIONS[act], 0.1, None)
+    dx_w = activations._np_activation_backward(g0, y0, K.ACTIVATIONS[act], 0.1, None)
+    db_w = activations._np_bias_grad(dx_w, rows, cols)
+    r = tol(dtype)["rtol"]
+    g, y = place(g0, layout), place(y0, layout)
+    out = place(nan_like(g0), layout)
+    dx, db = K.activation_backward(g, y, act, 0.1, out=out, bias_grad=True)
+    assert dx is out and db.shape == (cols,) and db.dtype == dtype
+    np.testing.assert_allclose(dx, dx_w, **tol(dtype), err_msg=f"{act} {layout}")
+    np.testing.assert_allclose(db, db_w, rtol=r, atol=r * np.sqrt(rows), err_msg=f"{act} {layout}")
+    if rows == 1000:                           # 3-D, fresh output: sum over both leading axes
+        dx, db = K.activation_backward(g0.reshape(10, 100, cols), y0.reshape(10, 100, cols), act, 0.1,
+                                       bias_grad=True)
+        np.testing.assert_allclose(dx.reshape(rows, cols), dx_w, **tol(dtype), err_msg=act)
+        np.testing.assert_allclose(db, db_w, rtol=r, atol=r * np.sqrt(rows), err_msg=act)
+
+
+@pytest.mark.parametrize("grid", ["small", "large"])
+@pytest.mark.parametrize("rows,cols", [(3, 33), (1000, 7), (37, 300)])
+def test_activation_backward_bias_grad_grid_sizes(on_emu, rows, cols, grid):
+    """One block for everything (one row chunk: the fused kernel writes db itself), and more column
+    blocks than column tiles, and more row chunks than rows where rows < 60 (empty chunks add zero
+    partials)."""
+    on_emu.grid = 1 if grid == "small" else min(rows, 64) + cols // 32 + 5
+    g, y = randn((rows, cols), np.float32), randn((rows, cols), np.float32)
+    for act in ACTS:
+        dx_w = activations._np_activation_backward(g, y, K.ACTIVATIONS[act], 0.01, None)
+        gi = g.copy()                                      # in place over g
+        dx, db = K.activation_backward(gi, y, act, out=gi, bias_grad=True)
+        assert dx is gi
+        np.testing.assert_allclose(dx, dx_w, **tol(np.float32), err_msg=act)
+        np.testing.assert_allclose(db, activations._np_bias_grad(dx_w, rows, cols), rtol=1e-5,
+                                   atol=1e-5 * np.sqrt(rows), err_msg=act)
+
+
+def test_activation_backward_bias_grad_empty(on_emu):
+    for shape in [(0, 5), (4, 0), (2, 0, 3)]:
+        g = np.zeros(shape, np.float32)
+        dx, db = K.activation_backward(g, g, "relu", bias_grad=True)
+        assert dx.shape == shape and db.shape == (shape[-1],)
+        np.testing.assert_array_equal(db, 0)
+
+
 @pytest.mark.parametrize("bf16", [BF16])
 def test_bfloat16_conversions_bit_exact(on_emu, bf16):
     """cg_bf16 against ml_dtypes, bit for bit: col_sum<float, cg_bf16> over one row rounds each

@@ -75,25 +75,75 @@ def _np_bias_activation(x, bias, act, slope, out):
     return y
 
 
-def activation_backward(g, y, activation, negative_slope=0.01, out=None):
+def activation_backward(g, y, activation, negative_slope=0.01, out=None, bias_grad=False):
     """dx from the upstream gradient g and the saved OUTPUT y, in one pass:
     relu g*(y>0); leaky_relu y>0 ? g : slope*g (slope >= 0); sigmoid g*y*(1-y); tanh g*(1-y*y);
-    identity g."""
+    identity g.
+
+    bias_grad=True returns ``(dx, db)``, db the bias gradient of dx (``bias_grad(dx)``: the sum over
+    every axis but the last, shape (g.shape[-1],)); on the GPU accumulated in the same pass that
+    writes dx (``act_backward_colsum``), then a reduction of its per-row-chunk partial sums."""
     act = _act_code(activation, "activation_backward")
     if g.shape != y.shape:
         raise ValueError(f"activation_backward: g shape {g.shape} != y shape {y.shape}")
     if not _on_device(g, y, out):
-        return _np_activation_backward(g, y, act, negative_slope, out)
+        dx = _np_activation_backward(g, y, act, negative_slope, out)
+        if not bias_grad:
+            return dx
+        rows, cols = _rows_cols(g)
+        return dx, _np_bias_grad(dx, rows, cols)
     d = _driver()
     ct = _ctype(g.dtype, "activation_backward")
     dst, final = _output(d, out, g.shape, g.dtype, "activation_backward")
     n = g.size
+    if bias_grad:
+        db = _act_backward_colsum(d, ct, g, y, dst, act, negative_slope)
+        return _finish(dst, final), db
     if n:
         gc, yc = _contig(d, g), _contig(d, y, g.dtype)
         f = d.module("activations").get_function(f"act_backward<{ct}>")
         f(_vector_grid(d, n, g.itemsize), (BLOCK,),
           (gc, yc, dst, np.int64(n), np.int32(act), _acc(g.dtype)(negative_slope)))
     return _finish(dst, final)
+
+
+def _rows_cols(g):
+    cols = g.shape[-1] if g.ndim else 1
+    return (g.size // cols if cols else 0), cols
+
+
+def _act_backward_colsum(d, ct, g, y, dst, act, slope):
+    """Kernel path of activation_backward(..., bias_grad=True): dx into ``dst`` (contiguous) and
+    the bias gradient, returned. Grid as bias_grad's column reduction, with more row chunks (the
+    pass also writes dx, so it wants the occupancy of an elementwise kernel)."""
+    rows, cols = _rows_cols(g)
+    db = d.empty((cols,), g.dtype)
+    if cols == 0:
+        return db
+    if rows == 0:
+        db[...] = 0
+        return db
+    gc, yc = _contig(d, g), _contig(d, y, g.dtype)
+    mod = d.module("activations")
+    colblocks = -(-cols // 32)
+    if d.grid is not None:                  # tests: this many column blocks and row chunks
+        gx = int(d.grid)
+        chunks = min(gx, 65535)
+    else:
+        gx = colblocks
+        chunks = max(1, min(d.multiprocessors * 8 // colblocks, rows // (4 * (BLOCK // 32)), 65535))
+    acc = _acc(g.dtype)
+    args = (gc, yc, dst)
+    tail = (np.int64(rows), np.int64(cols), np.int32(act), acc(slope))
+    if chunks == 1:
+        mod.get_function(f"act_backward_colsum<{ct}, {ct}>")((gx, 1), (BLOCK,), args + (db,) + tail)
+        return db
+    at = "double" if acc is np.float64 else "float"
+    part = d.empty((chunks, cols), acc)
+    mod.get_function(f"act_backward_colsum<{ct}, {at}>")((gx, chunks), (BLOCK,), args + (part,) + tail)
+    mod.get_function(f"col_sum<{at}, {ct}>")((min(gx, colblocks), 1), (BLOCK,),
+                                             (part, db, np.int64(chunks), np.int64(cols)))
+    return db
 
 
 def _np_activation_backward(g, y, act, slope, out):
@@ -125,9 +175,8 @@ def _np_activation_backward(g, y, act, slope, out):
 def bias_grad(g):
     """db[c] = sum of g over every axis but the last; shape (g.shape[-1],), dtype g.dtype
     (float32 accumulation for float16 and bfloat16). GPU: a two-stage column reduction (row chunks, then
-    their partial sums)."""
-    cols = g.shape[-1] if g.ndim else 1
-    rows = g.size // cols if cols else 0
+    their partial sums). ``activation_backward(..., bias_grad=True)`` fuses it into dx's pass."""
+    rows, cols = _rows_cols(g)
     if not _on_device(g):
         return _np_bias_grad(g, rows, cols)
     d = _driver()

@@ -27,7 +27,9 @@ def _instances(template, types):
 NAME_EXPRESSIONS = {
     "activations": _instances("bias_act", _FLOATS) + _instances("act_backward", _FLOATS)
     + _instances("col_sum", ["float, float", "double, double", "cg_half, cg_half", "cg_half, float",
-                             "float, cg_half", "cg_bf16, cg_bf16", "cg_bf16, float", "float, cg_bf16"]),
+                             "float, cg_half", "cg_bf16, cg_bf16", "cg_bf16, float", "float, cg_bf16"])
+    + _instances("act_backward_colsum", ["float, float", "double, double", "cg_half, cg_half", "cg_half, float",
+                                         "cg_bf16, cg_bf16", "cg_bf16, float"]),
     "softmax_xent": [f"{k}<{t}, {g}>" for k in ("xent_fwd", "xent_bwd") for t in _FLOATS
                      for g in ("long long", t)],
     "optim": _instances("sgd_step", _FLOATS) + _instances("adam_step", _FLOATS),
