@@ -56,17 +56,11 @@ __global__ void act_backward(const T* g, const T* y, T* dx, i64 n, int act,
     });
 }
 
-// act_backward on a (rows, cols) matrix fused with the first stage of its column sum (the bias
-// gradient): dx[r, c] = act'(y[r, c]) * g[r, c], and out[chunk, c] = sum over the rows r of
-// gridDim.y row chunk `chunk` of dx[r, c] -- the rounded dx that bias_grad(dx) would read,
-// accumulated in float/double. Block and grid as col_sum (32 columns x blockDim.x / 32 row lanes;
-// grid (ceil(cols/32) or any count, chunks)). With one chunk TOut = T gives the bias gradient;
-// otherwise TOut is the accumulation type and col_sum<TOut, T> reduces the (chunks, cols) partials.
-// dx may equal g.
-template <typename T, typename TOut>
-__global__ void act_backward_colsum(const T* g, const T* y, T* dx, TOut* out, i64 rows, i64 cols, int act,
-                                    typename acc_of<T>::type slope) {
-    typedef typename acc_of<T>::type A;
+// Column sums over gridDim.y row chunks of a (rows, cols) matrix whose element i = r * cols + c is
+// `value(i)`: out[chunk, c] = sum over the chunk's rows, accumulated in A. A block is 32 columns x
+// (blockDim.x / 32) row lanes; grid (ceil(cols/32) or any count, chunks).
+template <typename A, typename TOut, typename Value>
+__device__ void column_chunk_sums(i64 rows, i64 cols, TOut* out, Value value) {
     __shared__ A part[32][33];
     const int lane = threadIdx.x & 31, rl = threadIdx.x >> 5, nrl = blockDim.x >> 5;
     const i64 chunk = (rows + gridDim.y - 1) / gridDim.y;
@@ -77,12 +71,7 @@ __global__ void act_backward_colsum(const T* g, const T* y, T* dx, TOut* out, i6
         A s = A(0);
         if (c < cols) {
 #pragma unroll 4
-            for (i64 r = r0 + rl; r < r1; r += nrl) {
-                const i64 i = r * cols + c;
-                const T d = from_acc<T>(act_grad(to_acc(g[i]), to_acc(y[i]), act, slope));
-                dx[i] = d;
-                s += to_acc(d);
-            }
+            for (i64 r = r0 + rl; r < r1; r += nrl) s += value(r * cols + c);
         }
         part[rl][lane] = s;
         __syncthreads();
@@ -94,9 +83,23 @@ __global__ void act_backward_colsum(const T* g, const T* y, T* dx, TOut* out, i6
     }
 }
 
-// Column sums of a (rows, cols) matrix, split over gridDim.y row chunks:
-// out[chunk, c] = sum over rows r in chunk of x[r, c]  (accumulated in float/double).
-// A block is 32 columns x (blockDim.x / 32) row lanes; grid (ceil(cols/32), chunks).
+// act_backward on a (rows, cols) matrix fused with the first stage of its column sum (the bias
+// gradient): dx[r, c] = act'(y[r, c]) * g[r, c], and out[chunk, c] = the column sums of the rounded
+// dx that bias_grad(dx) would read, in float/double. With one chunk TOut = T gives the bias
+// gradient; otherwise TOut is the accumulation type and col_sum<TOut, T> reduces the partials.
+// dx may equal g.
+template <typename T, typename TOut>
+__global__ void act_backward_colsum(const T* g, const T* y, T* dx, TOut* out, i64 rows, i64 cols, int act,
+                                    typename acc_of<T>::type slope) {
+    typedef typename acc_of<T>::type A;
+    column_chunk_sums<A>(rows, cols, out, [&](i64 i) {
+        const T d = from_acc<T>(act_grad(to_acc(g[i]), to_acc(y[i]), act, slope));
+        dx[i] = d;
+        return to_acc(d);
+    });
+}
+
+// Column sums of a (rows, cols) matrix, split over gridDim.y row chunks (column_chunk_sums).
 // Launch once with chunks = 1 for the final result, or twice: TOut = accumulation type for the
 // partials, then again over the (chunks, cols) partials into the output dtype.
 template <typename TIn, typename TOut>
@@ -104,22 +107,5 @@ __global__ void col_sum(const TIn* x, TOut* out, i64 rows, i64 cols) {
     typedef typename acc_of<TOut>::type A0;
     typedef typename acc_of<TIn>::type A1;
     typedef typename acc_of<decltype(A0(0) + A1(0))>::type A;
-    __shared__ A part[32][33];
-    const int lane = threadIdx.x & 31, rl = threadIdx.x >> 5, nrl = blockDim.x >> 5;
-    const i64 chunk = (rows + gridDim.y - 1) / gridDim.y;
-    const i64 r0 = (i64)blockIdx.y * chunk;
-    const i64 r1 = r0 + chunk < rows ? r0 + chunk : rows;
-    for (i64 c0 = (i64)blockIdx.x * 32; c0 < cols; c0 += (i64)gridDim.x * 32) {
-        const i64 c = c0 + lane;
-        A s = A(0);
-        if (c < cols)
-            for (i64 r = r0 + rl; r < r1; r += nrl) s += (A)to_acc(x[r * cols + c]);
-        part[rl][lane] = s;
-        __syncthreads();
-        if (rl == 0 && c < cols) {
-            for (int k = 1; k < nrl; ++k) s += part[k][lane];
-            out[(i64)blockIdx.y * cols + c] = from_acc<TOut>(s);
-        }
-        __syncthreads();
-    }
+    column_chunk_sums<A>(rows, cols, out, [&](i64 i) { return (A)to_acc(x[i]); });
 }
