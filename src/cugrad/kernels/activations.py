@@ -114,16 +114,25 @@ def _rows_cols(g):
 
 def _act_backward_colsum(d, ct, g, y, dst, act, slope):
     """Kernel path of activation_backward(..., bias_grad=True): dx into ``dst`` (contiguous) and
-    the bias gradient, returned. Grid as bias_grad's column reduction, with more row chunks (the
-    pass also writes dx, so it wants the occupancy of an elementwise kernel)."""
+    the bias gradient, returned. More row chunks than bias_grad (the pass also writes dx, so it
+    wants the occupancy of an elementwise kernel)."""
     rows, cols = _rows_cols(g)
-    db = d.empty((cols,), g.dtype)
-    if cols == 0:
-        return db
-    if rows == 0:
-        db[...] = 0
-        return db
-    gc, yc = _contig(d, g), _contig(d, y, g.dtype)
+    arrays = (_contig(d, g), _contig(d, y, g.dtype), dst)
+    tail = (np.int64(rows), np.int64(cols), np.int32(act), _acc(g.dtype)(slope))
+    return _column_sums(d, "act_backward_colsum", ct, g, arrays, tail, blocks_per_sm=8, rows_per_lane=4)
+
+
+def _column_sums(d, kernel, ct, g, arrays, tail, blocks_per_sm, rows_per_lane):
+    """Sums over every axis but the last of what ``kernel<T, Out>`` (built on column_chunk_sums)
+    adds up for ``g``'s shape (C type ``ct``), on the GPU: its launch over row chunks writes one
+    partial row per chunk, then col_sum reduces those; with one chunk it writes the result.
+    ``arrays`` are the kernel's arguments before its output, ``tail`` those after it. Chunks: up
+    to ``blocks_per_sm`` blocks per multiprocessor, at least ``rows_per_lane`` rows per row lane."""
+    rows, cols = _rows_cols(g)
+    out = d.empty((cols,), g.dtype)
+    if rows == 0 or cols == 0:
+        out[...] = 0
+        return out
     mod = d.module("activations")
     colblocks = -(-cols // 32)
     if d.grid is not None:                  # tests: this many column blocks and row chunks
@@ -131,19 +140,18 @@ def _act_backward_colsum(d, ct, g, y, dst, act, slope):
         chunks = min(gx, 65535)
     else:
         gx = colblocks
-        chunks = max(1, min(d.multiprocessors * 8 // colblocks, rows // (4 * (BLOCK // 32)), 65535))
-    acc = _acc(g.dtype)
-    args = (gc, yc, dst)
-    tail = (np.int64(rows), np.int64(cols), np.int32(act), acc(slope))
+        chunks = max(1, min(d.multiprocessors * blocks_per_sm // colblocks,
+                            rows // (rows_per_lane * (BLOCK // 32)), 65535))
     if chunks == 1:
-        mod.get_function(f"act_backward_colsum<{ct}, {ct}>")((gx, 1), (BLOCK,), args + (db,) + tail)
-        return db
+        mod.get_function(f"{kernel}<{ct}, {ct}>")((gx, 1), (BLOCK,), arrays + (out,) + tail)
+        return out
+    acc = _acc(g.dtype)
     at = "double" if acc is np.float64 else "float"
     part = d.empty((chunks, cols), acc)
-    mod.get_function(f"act_backward_colsum<{ct}, {at}>")((gx, chunks), (BLOCK,), args + (part,) + tail)
+    mod.get_function(f"{kernel}<{ct}, {at}>")((gx, chunks), (BLOCK,), arrays + (part,) + tail)
     mod.get_function(f"col_sum<{at}, {ct}>")((min(gx, colblocks), 1), (BLOCK,),
-                                             (part, db, np.int64(chunks), np.int64(cols)))
-    return db
+                                             (part, out, np.int64(chunks), np.int64(cols)))
+    return out
 
 
 def _np_activation_backward(g, y, act, slope, out):
@@ -181,30 +189,8 @@ def bias_grad(g):
         return _np_bias_grad(g, rows, cols)
     d = _driver()
     ct = _ctype(g.dtype, "bias_grad")
-    out = d.empty((cols,), g.dtype)
-    if cols == 0:
-        return out
-    if rows == 0:
-        out[...] = 0
-        return out
-    gc = _contig(d, g)
-    mod = d.module("activations")
-    colblocks = -(-cols // 32)
-    rows_per_block = BLOCK // 32
-    if d.grid is not None:
-        gx, chunks = min(int(d.grid), colblocks), 1
-    else:
-        gx = colblocks
-        chunks = max(1, min(d.multiprocessors * 4 // colblocks, rows // (16 * rows_per_block), 65535))
-    if chunks == 1:
-        mod.get_function(f"col_sum<{ct}, {ct}>")((gx, 1), (BLOCK,), (gc, out, np.int64(rows), np.int64(cols)))
-        return out
-    acc = _acc(g.dtype)
-    act = "double" if acc is np.float64 else "float"
-    part = d.empty((chunks, cols), acc)
-    mod.get_function(f"col_sum<{ct}, {act}>")((gx, chunks), (BLOCK,), (gc, part, np.int64(rows), np.int64(cols)))
-    mod.get_function(f"col_sum<{act}, {ct}>")((gx, 1), (BLOCK,), (part, out, np.int64(chunks), np.int64(cols)))
-    return out
+    tail = (np.int64(rows), np.int64(cols))
+    return _column_sums(d, "col_sum", ct, g, (_contig(d, g),), tail, blocks_per_sm=4, rows_per_lane=16)
 
 
 def _np_bias_grad(g, rows, cols):
