@@ -2,8 +2,10 @@
 run on the GPU can settle them:
 
 - weight gradient of a 4096→4096 layer at batch 8192: dW = dzᵀ·x (what Linear.backward runs now)
-  against dWᵀ = xᵀ·dz returned transposed, and against the same product into a preallocated
-  ``out=`` buffer;
+  against dWᵀ = xᵀ·dz returned transposed, against the same product into a preallocated
+  ``out=`` buffer, and against dz transposed into a contiguous copy first (one extra pass over dz)
+  so that cuBLAS runs the product in the non-transposed layout of the input-gradient GEMM, which
+  perf-notes.md times at forward speed (all three others are the same transposed-operand GEMM);
 - the tiny output layer, 4096 → 10: forward x·Wᵀ and its weight gradient, which cuBLAS runs with
   a poor kernel for N = 10.
 
@@ -44,7 +46,7 @@ def _restore_precision():
     cugrad.set_matmul_precision("highest")
 
 
-@pytest.mark.parametrize("layout", ["dzT_x", "xT_dz_transposed", "dzT_x_out"])
+@pytest.mark.parametrize("layout", ["dzT_x", "xT_dz_transposed", "dzT_x_out", "dzT_contiguous_x"])
 @pytest.mark.parametrize("device", device_params(), indirect=True)
 def test_weight_grad_layout(benchmark, device, small, layout):
     xp, rng = _setup(device)
@@ -56,6 +58,7 @@ def test_weight_grad_layout(benchmark, device, small, layout):
         "dzT_x": lambda: dz.T @ x,
         "xT_dz_transposed": lambda: (x.T @ dz).T,
         "dzT_x_out": lambda: xp.matmul(dz.T, x, out=out),
+        "dzT_contiguous_x": lambda: xp.ascontiguousarray(dz.T) @ x,
     }[layout]
     reference = (dz.T @ x)
     assert float(abs(run() - reference).max()) <= 1e-2 * float(abs(reference).max())
