@@ -5,8 +5,9 @@
 #   docker run --rm --gpus all -v "$PWD/results:/results" cugrad-gpu
 #
 # Writes /results/{results.json, report.md, report.png, tests-gpu.xml, gpu_check.log}.
-# The runtime image carries the CUDA 12 libraries (cuBLAS, NVRTC, ...); the cuda12 extra adds
-# CuPy and the NVRTC wheel on top. No GPU visible at run time: the command says so and exits 2.
+# The runtime image carries the CUDA 12 libraries (cuBLAS, NVRTC, ...) but no headers; the cuda12
+# extra adds CuPy with its CUDA toolkit wheels (cupy-cuda12x[ctk]: the runtime headers every CuPy 14
+# kernel compile needs, NVRTC, cuBLAS). No GPU visible at run time: the command says so and exits 2.
 FROM nvidia/cuda:12.6.3-runtime-ubuntu24.04
 
 ARG WITH_TORCH=1

@@ -14,7 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cugrad  # noqa: E402
 
 GPU = cugrad.cuda.is_available()
-DEVICES = ["cpu"] + (["cuda"] if GPU else [])
+# the cuda case carries the gpu marker, so `pytest -m gpu` selects it and a CPU-only run skips it
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
 
 
 def pytest_configure(config):
@@ -43,7 +44,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(params=DEVICES)
 def device(request):
-    """Runs a test on the CPU always and on the GPU when one is visible."""
+    """Runs a test on the CPU, and on the GPU (a `gpu`-marked case, skipped where none is visible)."""
     return request.param
 
 

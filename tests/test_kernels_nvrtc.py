@@ -3,6 +3,8 @@ name expressions) for compute_80/90, ptxas -v for sm_80/90 with no local-memory 
 nvcc --ptx syntax check. Each skips where its tool is missing, and fails instead when CI is set."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from cugrad import kernels as K
@@ -61,3 +63,40 @@ def test_ptxas_no_spills(nvrtc, family, arch):
 def test_nvcc_ptx_syntax(family, arch):
     need(T.nvcc_path(), "nvcc")
     T.nvcc_ptx_check(family, arch)
+
+
+def test_cupy_driver_builds_each_module_once_and_looks_each_kernel_up_once():
+    """CupyDriver hands CuPy the loader's source, options and name expressions, compiles a family
+    once, and asks RawModule.get_function (which builds a new RawKernel per call) once per kernel."""
+    made, lookups = [], []
+
+    class RawModule:
+        def __init__(self, code, options, name_expressions):
+            made.append((code, options, name_expressions))
+
+        def get_function(self, name):
+            lookups.append(name)
+            return f"kernel {name}"
+
+    class FakeCupy:
+        pass
+
+    FakeCupy.RawModule = RawModule
+    driver = K.CupyDriver(FakeCupy)
+    for _ in range(3):
+        assert driver.module("optim").get_function("sgd_step<float>") == "kernel sgd_step<float>"
+    driver.module("optim").get_function("adam_step<float>")
+    assert made == [(K.kernel_source("optim"), K.compile_options(), K.NAME_EXPRESSIONS["optim"])]
+    assert lookups == ["sgd_step<float>", "adam_step<float>"]
+
+
+def test_cupy_finds_the_cuda_headers_it_compiles_against():
+    """CuPy 14 compiles every kernel (its own and ours) with the CUDA runtime headers on the include
+    path, and refuses to compile without them: the cuda12/cuda13 extras must bring them."""
+    try:
+        from cuda.pathfinder import find_nvidia_header_directory
+    except ImportError as exc:
+        need(False, f"cuda.pathfinder, CuPy's header finder ({exc})")
+    include = find_nvidia_header_directory("cudart")
+    assert include is not None, "no CUDA runtime headers: install cugrad[cuda12] (cupy-cuda12x[ctk]) or set CUDA_PATH"
+    assert (Path(include) / "cuda_runtime.h").is_file()

@@ -72,8 +72,10 @@ def kernel_source(family: str) -> str:
 
 def compile_options(arch: str | None = None) -> tuple:
     """NVRTC options shared by the runtime loader and the compile tests (arch: e.g. "compute_90";
-    None lets CuPy pick the device's)."""
-    opts = ("-std=c++17",)
+    None lets CuPy pick the device's). CuPy appends ``-ftz=true`` to every compile (float32
+    denormal results flush to zero; the last -ftz given wins), so it is stated here too: the CI
+    compile checks then build exactly what runs on the GPU."""
+    opts = ("-std=c++17", "-ftz=true")
     if arch is not None:
         opts += (f"--gpu-architecture={arch}",)
     return opts
@@ -111,9 +113,8 @@ class CupyDriver:
     def module(self, family):
         mod = self._modules.get(family)
         if mod is None:
-            mod = self.xp.RawModule(code=kernel_source(family), options=compile_options(),
-                                    name_expressions=NAME_EXPRESSIONS[family])
-            self._modules[family] = mod
+            mod = self._modules[family] = _KernelTable(self.xp.RawModule(
+                code=kernel_source(family), options=compile_options(), name_expressions=NAME_EXPRESSIONS[family]))
         return mod
 
     def empty(self, shape, dtype):
@@ -125,6 +126,22 @@ class CupyDriver:
         if dev not in self._sms:
             self._sms[dev] = self.xp.cuda.runtime.getDeviceProperties(dev)["multiProcessorCount"]
         return self._sms[dev]
+
+
+class _KernelTable:
+    """A RawModule whose kernels are looked up once: ``RawModule.get_function`` builds a new
+    ``RawKernel`` on every call, a cost each launch would otherwise pay. (A RawKernel finds the
+    current device's function itself, so one object serves every device.)"""
+
+    def __init__(self, raw_module):
+        self._raw = raw_module
+        self._kernels = {}
+
+    def get_function(self, name):
+        kernel = self._kernels.get(name)
+        if kernel is None:
+            kernel = self._kernels[name] = self._raw.get_function(name)
+        return kernel
 
 
 _override = None
