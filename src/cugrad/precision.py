@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 
 import numpy as np
@@ -9,17 +10,20 @@ import numpy as np
 from . import backend
 
 MATMUL_PRECISIONS = ("highest", "high", "medium")
-_matmul_precision = "highest"
+_matmul_precision = None        # None: never set, CuPy's own default applies
 
 
 def set_matmul_precision(precision: str) -> None:
-    """How float32 matmuls run on a GPU (PyTorch's names):
+    """How float32 matmuls run on a GPU (PyTorch's names and meanings):
 
     - "highest": strict fp32 (no tensor cores);
-    - "high": TF32 tensor cores (10-bit mantissa inputs, fp32 accumulation);
-    - "medium": bfloat16 tensor cores with fp32 accumulation.
+    - "high": TF32 tensor cores (inputs rounded to a 10-bit mantissa, fp32 accumulation);
+    - "medium": bfloat16 internal products where a fast kernel for them exists, else as "high".
+      The cuBLAS calls CuPy makes offer no bfloat16 compute type for float32 data, so on CuPy
+      "medium" runs as "high" (PyTorch's own fallback).
 
-    On the CPU NumPy always computes in full precision.
+    Applies to 2-D products, which every linear layer is; CuPy's batched matmul (3-D and up) stays
+    in fp32. On the CPU NumPy always computes in full precision.
     """
     global _matmul_precision
     if precision not in MATMUL_PRECISIONS:
@@ -28,17 +32,21 @@ def set_matmul_precision(precision: str) -> None:
     if cp is not None:
         from cupy._core import _routines_linalg as linalg
 
-        compute_type = {
-            "highest": linalg.COMPUTE_TYPE_FP32,
-            "high": linalg.COMPUTE_TYPE_TF32,
-            "medium": linalg.COMPUTE_TYPE_BF16,
-        }[precision]
+        compute_type = linalg.COMPUTE_TYPE_FP32 if precision == "highest" else linalg.COMPUTE_TYPE_TF32
         linalg.set_compute_type(np.float32, compute_type)
     _matmul_precision = precision
 
 
 def get_matmul_precision() -> str:
-    return _matmul_precision
+    """The precision set last; before any set, CuPy's default: "high" (TF32) when the CUPY_TF32
+    environment variable is a positive number, else "highest"."""
+    if _matmul_precision is not None:
+        return _matmul_precision
+    try:
+        tf32 = int(os.environ.get("CUPY_TF32", "0")) > 0
+    except ValueError:
+        tf32 = False
+    return "high" if tf32 else "highest"
 
 
 class _AutocastState(threading.local):
