@@ -15,6 +15,7 @@ from hypothesis.extra.numpy import mutually_broadcastable_shapes
 
 import cugrad
 from cugrad.nn import functional as F
+from kernel_cases import bf16_param
 
 SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -295,6 +296,32 @@ def test_matmul_backward_is_dy_wt_and_xt_dy(device):
     np.testing.assert_allclose(host(W.grad), x.T @ g, rtol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", ["float16", bf16_param("bfloat16")])
+@pytest.mark.parametrize("sa, sb", [((5, 7), (7, 3)), ((2, 5, 7), (7, 3)), ((2, 5, 7), (2, 7, 3))])
+def test_half_matmul_rounds_the_float32_product_once(device, dtype, sa, sb):
+    """16-bit matmuls, 2-D and batched, forward and backward: the float32 product of the 16-bit
+    operands rounded once to the dtype, as a cuBLAS half GEMM with fp32 accumulation writes it
+    (CuPy's batched matmul has no bfloat16 GEMM: that case is formed in float32 by cugrad)."""
+    dt = cugrad.backend.resolve_dtype(dtype)
+    rng = np.random.default_rng(3)
+    a32, b32 = (rng.standard_normal(s).astype(dt).astype(np.float32) for s in (sa, sb))   # 16-bit values
+    g32 = rng.standard_normal(np.matmul(a32, b32).shape).astype(dt).astype(np.float32)
+    a = cugrad.tensor(a32.astype(dt), device=device, requires_grad=True)
+    b = cugrad.tensor(b32.astype(dt), device=device, requires_grad=True)
+    out = a @ b
+    assert out.dtype == dt
+    tol = dict(rtol=1e-2, atol=1e-2)
+    np.testing.assert_allclose(host(out).astype(np.float32), np.matmul(a32, b32).astype(dt).astype(np.float32), **tol)
+    out.backward(cugrad.tensor(g32.astype(dt), device=device))
+    ga = np.matmul(g32, np.swapaxes(b32, -1, -2))
+    gb = np.matmul(np.swapaxes(a32, -1, -2), g32)
+    if gb.ndim > len(sb):
+        gb = gb.sum(axis=0)
+    assert a.grad.dtype == dt and b.grad.dtype == dt
+    np.testing.assert_allclose(host(a.grad).astype(np.float32), ga, **tol)
+    np.testing.assert_allclose(host(b.grad).astype(np.float32), gb, **tol)
+
+
 # --------------------------------------------------------------------------- reductions
 
 
@@ -377,6 +404,19 @@ def test_shape_op(name, device):
     np.testing.assert_array_equal(host(out), reference(x))
     assert check(op, [x], device)
     assert check(lambda t: op(t * 2.0) * op(t) + op(t), [x], device)  # x and op(x) reused
+
+
+@pytest.mark.parametrize("dtype", ["float16", bf16_param("bfloat16")])
+def test_repeated_index_gradient_of_a_half_tensor_sums_in_float32(device, dtype):
+    """x[idx] with 3000 repeats of one position: its gradient is 3000 rounded once to the dtype (a
+    float16 running sum stalls at 2048; CuPy's scatter_add refuses bfloat16 outright)."""
+    dt = cugrad.backend.resolve_dtype(dtype)
+    x = cugrad.tensor(np.zeros(4, dtype=dt), device=device, requires_grad=True)
+    index = np.array([1] * 3000 + [3] * 5)
+    x[index].sum().backward()
+    assert x.grad.dtype == dt
+    np.testing.assert_array_equal(host(x.grad).astype(np.float32),
+                                  np.array([0, 3000, 0, 5], np.float32).astype(dt).astype(np.float32))
 
 
 def test_broadcast_to(device):

@@ -238,6 +238,11 @@ def bfloat16_dtype() -> np.dtype:
     return np.dtype(ml_dtypes.bfloat16)
 
 
+def is_bfloat16(dtype) -> bool:
+    """ml_dtypes.bfloat16 (checked by name: that package is optional)."""
+    return np.dtype(dtype).name == "bfloat16"
+
+
 _FLOATING: dict = {}  # dtype -> bool; np.dtype(...).name costs microseconds, and every op asks
 
 

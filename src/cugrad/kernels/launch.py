@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import is_bfloat16
+
 # C type of each supported array dtype inside the kernels (cg_half: IEEE half as raw bits;
 # bfloat16, ml_dtypes' dtype when that package is installed, is cg_bf16 and found by name).
 _CTYPE = {np.dtype(np.float32): "float", np.dtype(np.float64): "double", np.dtype(np.float16): "cg_half"}
@@ -31,22 +33,17 @@ def _row_block(cols):
 def _ctype(dtype, fn):
     dt = np.dtype(dtype)
     ct = _CTYPE.get(dt)
-    if ct is None and _is_bfloat16(dt):
+    if ct is None and is_bfloat16(dt):
         ct = "cg_bf16"
     if ct is None:
         raise TypeError(f"{fn}: unsupported dtype {dt} (float16, bfloat16, float32, float64 only)")
     return ct
 
 
-def _is_bfloat16(dtype) -> bool:
-    """ml_dtypes.bfloat16 (checked by name: that package is optional)."""
-    return np.dtype(dtype).name == "bfloat16"
-
-
 def _is_16bit(dtype) -> bool:
     """float16 or bfloat16: the NumPy twins compute these in float32, as the kernels do."""
     dt = np.dtype(dtype)
-    return dt == np.float16 or _is_bfloat16(dt)
+    return dt == np.float16 or is_bfloat16(dt)
 
 
 def _acc(dtype):

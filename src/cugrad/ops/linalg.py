@@ -1,9 +1,11 @@
 """Matrix products: matmul (2-D and batched) and the fused linear layer."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..autograd import Function
 from .activation import ActivationGrad, bias_grad, check_activation
-from .. import kernels, precision
+from .. import backend, kernels, precision
 from .broadcasting import broadcast_shape, unbroadcast
 from .shape import astype, reshape
 
@@ -54,12 +56,12 @@ class Linear(Function):
 
 
 def _mm(a, b):
-    """a @ b in the operands' dtype. NumPy's matmul of two bfloat16 arrays (ml_dtypes) returns
-    float32; it is rounded back here, as a cuBLAS bfloat16 GEMM (fp32 accumulation) writes it."""
-    out = a @ b
-    if out.dtype != a.dtype and a.dtype == b.dtype:
-        out = out.astype(a.dtype)
-    return out
+    """a @ b in the operands' dtype. bfloat16 products the array library has no bfloat16 GEMM for
+    (NumPy's; CuPy's batched matmul, which refuses the dtype) are formed in float32 and rounded
+    back: what a cuBLAS bfloat16 GEMM (fp32 accumulation) writes."""
+    if a.dtype == b.dtype and backend.is_bfloat16(a.dtype) and (isinstance(a, np.ndarray) or a.ndim > 2 or b.ndim > 2):
+        return (a.astype(np.float32) @ b.astype(np.float32)).astype(a.dtype)
+    return a @ b
 
 
 def check_matmul(op, shape_a, shape_b):

@@ -122,22 +122,29 @@ class GetItem(Function):
 
 
 class ScatterAdd(Function):
-    """y = zeros(shape) with g added at ``index`` — the gradient of indexing;  dL/dg = gy[index]."""
+    """y = zeros(shape) with g added at ``index`` — the gradient of indexing;  dL/dg = gy[index].
+
+    Repeated positions of a 16-bit g are summed in float32 and rounded once (a float16 sum stalls
+    at 2048 when adding ones; CuPy's scatter_add also refuses bfloat16)."""
 
     @staticmethod
     def forward(ctx, g, shape, index):
         ctx.index = index
         xp = backend.array_module(g)
-        out = xp.zeros(shape, g.dtype)
-        if _is_basic(index):
+        if _is_basic(index):                    # no repeats: a plain assignment
+            out = xp.zeros(shape, g.dtype)
             out[index] = g
-        elif xp.__name__ == "numpy":
-            xp.add.at(out, index, g)
+            return out
+        half = g.dtype.itemsize == 2 and backend.is_floating(g.dtype)
+        out = xp.zeros(shape, np.float32 if half else g.dtype)
+        values = g.astype(out.dtype, copy=False)
+        if xp is np:
+            np.add.at(out, index, values)
         else:
             import cupyx
 
-            cupyx.scatter_add(out, index, g)
-        return out
+            cupyx.scatter_add(out, index, values)
+        return out.astype(g.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, gy):
