@@ -3,7 +3,7 @@
     python benchmarks/report.py results.json [more.json ...] -o OUTDIR [--title TEXT]
 
 writes OUTDIR/report.md and OUTDIR/report.png and prints the table. Each benchmark's
-``extra_info`` (set by benchmarks/conftest.py::timeit) names its ``case``, ``impl`` and ``device``;
+``extra_info`` (set by benchmarks/harness.py::timeit) names its ``case``, ``impl`` and ``device``;
 rows pair ``cugrad`` with ``torch`` (else ``numpy``) for the same case and device. GB/s comes from
 ``bytes`` / median; % of copy from the ``copy`` case of the same device. From Python:
 ``write_report(json_paths, outdir) -> {"markdown": path, "chart": path or None, "rows": [...]}``.

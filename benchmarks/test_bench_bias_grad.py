@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import device_params, ours_sync, timeit, torch_device, torch_sync
+from harness import device_params, ours_sync, timeit, torch_device, torch_sync
 
 
 def _shape(device, small):

@@ -19,7 +19,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import device_params, ours_sync, timeit
+from harness import device_params, ours_sync, timeit
 
 
 def _sizes(device, small):

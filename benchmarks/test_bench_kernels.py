@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import device_params, ours_sync, timeit, torch_device, torch_sync
+from harness import device_params, ours_sync, timeit, torch_device, torch_sync
 
 GPU_N = 1 << 26          # 64 Mi float32 = 256 MiB per array: launch and sync costs < 2 %
 GPU_ROWS, CLASSES = 65536, 1000

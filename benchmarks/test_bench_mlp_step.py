@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import ours_sync, timeit, torch_device, torch_sync
+from harness import ours_sync, timeit, torch_device, torch_sync
 from workloads import (CPU_MLP, CPU_MLP_BATCH, HEADLINE, HEADLINE_BATCH, NumpyMLP, OursMLP, TorchMLP,
                        gemm_step, ours_precision, torch_gemm_step, torch_precision)
 

@@ -18,7 +18,7 @@ import pytest
 import cugrad
 from cugrad.nn import functional as F
 
-from conftest import record_median
+from harness import record_median
 
 N, D_in, H, D_out = 64, 1000, 100, 10
 GROUP = "seed-net-step"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import device_params, ours_sync, timeit, torch_device, torch_sync
+from harness import device_params, ours_sync, timeit, torch_device, torch_sync
 from workloads import OursMLP, TorchMLP, init_params, make_batch
 
 SEEDS_NET = (1000, 100, 10)

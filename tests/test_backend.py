@@ -71,11 +71,21 @@ def test_memory_statistics_are_zero_on_the_cpu():
 @pytest.mark.gpu
 def test_gpu_memory_statistics_track_live_arrays_and_their_peak():
     cp = backend.cupy()
+    allocator = cp.cuda.get_allocator()
     cugrad.cuda.track_memory()
-    before = cugrad.cuda.memory_allocated()
-    cugrad.cuda.reset_peak_memory_stats()
-    big = cp.ones(1 << 20, dtype=cp.float32)
-    assert cugrad.cuda.memory_allocated() - before >= big.nbytes
-    del big
-    assert cugrad.cuda.max_memory_allocated() - before >= 4 << 20
-    assert cugrad.cuda.memory_allocated() - before < 4 << 20
+    try:
+        before = cugrad.cuda.memory_allocated()
+        cugrad.cuda.reset_peak_memory_stats()
+        big = cp.ones(1 << 20, dtype=cp.float32)
+        kept = cp.arange(1000, dtype=cp.float32)
+        assert cugrad.cuda.memory_allocated() - before >= big.nbytes
+        del big
+        assert cugrad.cuda.max_memory_allocated() - before >= 4 << 20
+        assert cugrad.cuda.memory_allocated() - before < 4 << 20
+    finally:
+        cugrad.cuda.stop_tracking_memory()
+    assert cp.cuda.get_allocator() == allocator
+    assert float(kept.sum()) == 999 * 1000 / 2           # allocated while counting, still valid
+    del kept                                             # freed through the stopped counter
+    with pytest.raises(RuntimeError, match="needs cugrad.cuda.track_memory"):
+        cugrad.cuda.max_memory_allocated()

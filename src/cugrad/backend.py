@@ -266,6 +266,7 @@ class _PeakTracker:
         self.live = {}
         self.in_use = 0
         self.peak = 0
+        self.previous = cp.cuda.get_allocator()
         self.allocator = cp.cuda.memory.PythonFunctionAllocator(self._malloc, self._free)
         cp.cuda.set_allocator(self.allocator.malloc)
 
@@ -285,11 +286,22 @@ _tracker = None
 
 
 def track_memory() -> None:
-    """Start counting GPU bytes in use and their peak (call before allocating what to measure)."""
+    """Start counting GPU bytes in use and their peak (call before allocating what to measure).
+    Every allocation then passes through a Python function: call stop_tracking_memory() before
+    timing anything. Allocations inside a CUDA-graph capture use the graph's own pool, uncounted."""
     global _tracker
     cp = cupy()
     if cp is not None and _tracker is None:
         _tracker = _PeakTracker(cp)
+
+
+def stop_tracking_memory() -> None:
+    """Stop counting: the allocator in use before track_memory() again. Arrays allocated while
+    counting stay valid; memory_allocated() is the pool's count again."""
+    global _tracker
+    if _tracker is not None:
+        cupy().cuda.set_allocator(_tracker.previous)
+        _tracker = None
 
 
 def memory_allocated(device=None) -> int:

@@ -6,6 +6,7 @@ from .backend import (  # noqa: F401  (re-exported)
     max_memory_allocated,
     memory_allocated,
     reset_peak_memory_stats,
+    stop_tracking_memory,
     synchronize,
     track_memory,
 )
