@@ -15,8 +15,11 @@
 #
 # Environment: PYTHON (default python3), GPU_CHECK_BUDGET, BENCH_MIN_ROUNDS (5),
 # BENCH_MAX_TIME (0.5 s per case), GPU_CHECK_SKIP_TESTS=1 to run the benchmarks only,
-# GPU_CHECK_TEST_MARK (marker expression for tests/, default "gpu"; "" = every test),
-# GPU_CHECK_TESTS_CAP (seconds for the test stage, default 170).
+# GPU_CHECK_SKIP_BENCH=1 to run the tests only, GPU_CHECK_TEST_MARK (marker expression for tests/,
+# default "gpu"; "" = every test), GPU_CHECK_TESTS_CAP (seconds for the test stage, default 170).
+# Where one call is capped at 10 minutes, the two halves fit in two calls:
+#     GPU_CHECK_SKIP_BENCH=1 GPU_CHECK_BUDGET=580 GPU_CHECK_TESTS_CAP=550 bash benchmarks/gpu_check.sh OUT1
+#     GPU_CHECK_SKIP_TESTS=1 GPU_CHECK_BUDGET=580 bash benchmarks/gpu_check.sh OUT2
 # Dry run of the pipeline on a CPU (how it is checked without a GPU):
 #     GPU_CHECK_ALLOW_CPU=1 GPU_CHECK_MARK="not gpu" bash benchmarks/gpu_check.sh /tmp/out
 # Exit status: 0 all green; 1 a stage failed or timed out (the report is still written);
@@ -98,17 +101,19 @@ fi
 # ---------------------------------------------------------------- 3. GPU benchmarks
 BENCH=(--benchmark-min-rounds="${BENCH_MIN_ROUNDS:-5}" --benchmark-max-time="${BENCH_MAX_TIME:-0.5}"
        --benchmark-columns=median,min,max,rounds --benchmark-sort=name)
-for spec in "mlp_step:130" "kernels:80" "bias_grad:25" "gemm_layouts:30" "small_step:45" "checkpoint:110"; do
-    name=${spec%%:*}; cap=${spec##*:}
-    run_stage "bench $name" "$cap" "${PYTEST[@]}" "benchmarks/test_bench_$name.py" -m "$MARK" "${BENCH[@]}" \
-        --benchmark-json="$OUT/results-$name.json" --junitxml="$OUT/bench-$name.xml"
-done
+if [ "${GPU_CHECK_SKIP_BENCH:-0}" != 1 ]; then
+    for spec in "mlp_step:130" "kernels:80" "bias_grad:25" "gemm_layouts:30" "small_step:45" "checkpoint:110"; do
+        name=${spec%%:*}; cap=${spec##*:}
+        run_stage "bench $name" "$cap" "${PYTEST[@]}" "benchmarks/test_bench_$name.py" -m "$MARK" "${BENCH[@]}" \
+            --benchmark-json="$OUT/results-$name.json" --junitxml="$OUT/bench-$name.xml"
+    done
 
-# ---------------------------------------------------------------- 4. report
-say "--- report"
-"$PY" benchmarks/report.py "$OUT"/results-*.json --merge "$OUT/results.json" -o "$OUT" \
-    --title "cugrad vs PyTorch on $(echo "$probe" | sed 's/^[0-9]* GPU(s): //; s/ |.*//')" 2>&1 | tee -a "$LOG"
-[ "${PIPESTATUS[0]}" -eq 0 ] || FAILED+=("report")
+    # ------------------------------------------------------------ 4. report
+    say "--- report"
+    "$PY" benchmarks/report.py "$OUT"/results-*.json --merge "$OUT/results.json" -o "$OUT" \
+        --title "cugrad vs PyTorch on $(echo "$probe" | sed 's/^[0-9]* GPU(s): //; s/ |.*//')" 2>&1 | tee -a "$LOG"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || FAILED+=("report")
+fi
 
 say "total $(( $(date +%s) - START ))s of a ${BUDGET}s budget; files in $OUT:"
 ls "$OUT" | sed 's/^/    /'

@@ -189,6 +189,24 @@ def test_cuda_graph_context_manager_like_pytorch():
 
 
 @pytest.mark.gpu
+def test_two_captures_share_one_pool_and_stream():
+    """A second graph captured on the first one's pool and stream: both replay their own work."""
+    cp = cugrad.backend.cupy()
+    x = cugrad.tensor(np.arange(6.0, dtype=np.float32), device="cuda")
+    (x * 2.0).sum()                             # warm-up: the kernels compile outside capture
+    g1, g2 = cugrad.cuda.CUDAGraph(), cugrad.cuda.CUDAGraph()
+    with cugrad.cuda.graph(g1):
+        doubled = (x * 2.0).sum()
+    with cugrad.cuda.graph(g2, pool=g1.pool(), stream=g1.stream()):
+        tripled = (x * 3.0).sum()
+    assert g2.pool() is g1.pool() and g2.stream() is g1.stream()
+    x.data[...] = cp.ones(6, dtype=cp.float32)
+    g1.replay()
+    g2.replay()
+    assert (doubled.item(), tripled.item()) == (12.0, 18.0)
+
+
+@pytest.mark.gpu
 @pytest.mark.parametrize("sync", ["item", "bool", "numpy", "synchronize"])
 def test_host_sync_inside_capture_is_refused(sync):
     net = SeedNet("cuda")

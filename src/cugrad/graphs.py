@@ -90,8 +90,14 @@ class CUDAGraph:
         self._capturing = False
 
     def pool(self):
-        """The private memory pool the capture allocated from (pass it to another capture to share)."""
+        """The private memory pool the capture allocated from. Another capture reuses its freed
+        blocks only on the same stream (CuPy keeps free blocks per stream): pass both,
+        ``graph(g2, pool=g.pool(), stream=g.stream())``."""
         return self._pool
+
+    def stream(self):
+        """The stream the capture ran on."""
+        return self._stream
 
     def capture_begin(self, pool=None, stream=None):
         cp = _cupy_or_raise("CUDAGraph.capture_begin")
