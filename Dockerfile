@@ -11,6 +11,9 @@
 FROM nvidia/cuda:12.6.3-runtime-ubuntu24.04
 
 ARG WITH_TORCH=1
+# PyTorch (the benchmarks' baseline) as a CUDA 12 build: a CUDA 13 one would put its CUDA 13 headers
+# first on the include path CuPy (cuda12) compiles against
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cu126
 ENV DEBIAN_FRONTEND=noninteractive \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -28,9 +31,11 @@ RUN apt-get update \
 
 WORKDIR /home/cugrad/cugrad
 COPY --chown=cugrad:cugrad . .
-# the package with CuPy for CUDA 12 and the test/bench tools; PyTorch (a CUDA build) for the twins
-RUN pip install ".[cuda12,dev]" \
- && if [ "$WITH_TORCH" = 1 ]; then pip install torch; fi
+# the package with CuPy for CUDA 12 and the test/bench tools, and PyTorch for the twins, resolved
+# together so CuPy's and PyTorch's CUDA 12 wheels agree on one version of each library
+RUN if [ "$WITH_TORCH" = 1 ]; then pip install ".[cuda12,dev]" torch --extra-index-url "$TORCH_INDEX"; \
+    else pip install ".[cuda12,dev]"; fi \
+ && pip check
 
 USER cugrad
 VOLUME /results
