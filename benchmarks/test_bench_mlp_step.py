@@ -11,6 +11,8 @@ import math
 import numpy as np
 import pytest
 
+import cugrad
+
 from harness import ours_sync, timeit, torch_device, torch_sync
 from workloads import (CPU_MLP, CPU_MLP_BATCH, HEADLINE, HEADLINE_BATCH, NumpyMLP, OursMLP, TorchMLP,
                        gemm_step, ours_precision, torch_gemm_step, torch_precision)
@@ -66,7 +68,7 @@ def test_mlp_step_gpu_torch(benchmark, precision):
 def test_mlp_gemms_gpu_cugrad(benchmark, cuda, precision):
     """The step's GEMMs alone through CuPy, at the precision cugrad's step runs at."""
     with ours_precision(precision) as used:
-        dtype = np.float16 if precision == "half" else np.float32
+        dtype = cugrad.backend.resolve_dtype(used) if precision == "half" else np.float32
         run = gemm_step(cuda, HEADLINE, HEADLINE_BATCH, dtype)
         timeit(benchmark, run, ours_sync("cuda"), case=f"mlp_step_{precision}", impl="gemm",
                device="cuda", precision=str(used or precision), flops=_flops(HEADLINE, HEADLINE_BATCH))

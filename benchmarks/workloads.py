@@ -83,10 +83,10 @@ def _matmul_precision(cugrad, value):
 
 @contextlib.contextmanager
 def _ours_autocast(cugrad):
-    """float16 autocast (cugrad's default), else bfloat16 (needs ml_dtypes, and CuPy >= 14 on a
-    GPU). The PyTorch twin runs bf16 autocast, issue 6's baseline."""
+    """bfloat16 autocast, like the PyTorch twin (issue 6's baseline); float16 where bfloat16 is
+    unavailable (it needs ml_dtypes). Yields the dtype name used."""
     last = None
-    for dtype in ("float16", "bfloat16"):
+    for dtype in ("bfloat16", "float16"):
         try:
             ctx = cugrad.autocast(dtype=dtype)
             ctx.__enter__()
