@@ -65,7 +65,31 @@ def test_file_is_plain_safetensors_with_dotted_names(tmp_path):
     assert "model.0.weight" in flat and "optimizer.state.0.exp_avg" in flat
     n = struct.unpack("<Q", p.read_bytes()[:8])[0]
     meta = json.loads(p.read_bytes()[8:8 + n])["__metadata__"]
-    assert meta["format"] == "cugrad" and meta["format_version"] == "1"
+    assert meta["format"] == "cugrad" and meta["format_version"] == "2"
+
+
+def test_bfloat16_arrays_round_trip_bit_for_bit(tmp_path):
+    """safetensors' NumPy reader has no BF16: the bits are stored as uint16 and viewed back."""
+    from kernel_cases import BFLOAT16
+    if BFLOAT16 is None:
+        pytest.skip("ml_dtypes is missing")
+    bits = np.array([0x3F80, 0xC040, 0x0001, 0x7F80, 0xFFC1], dtype=np.uint16)   # 1, -3, tiny, inf, nan
+    weights = bits.view(BFLOAT16)
+    io.save({"model": {"w": weights, "half": np.ones(2, np.float16)}, "exp_avg": [weights[:2]]}, tmp_path / "c")
+    back = io.load(tmp_path / "c")
+    assert back["model"]["w"].dtype == BFLOAT16 and back["exp_avg"][0].dtype == BFLOAT16
+    np.testing.assert_array_equal(back["model"]["w"].view(np.uint16), bits)
+    np.testing.assert_array_equal(back["exp_avg"][0].view(np.uint16), bits[:2])
+    assert back["model"]["half"].dtype == np.float16
+
+
+def test_version_1_checkpoints_still_load(tmp_path):
+    from safetensors.numpy import save
+    structure = json.dumps({"w": {"__tensor__": "w"}, "step": 3})
+    raw = save({"w": np.arange(3.0)}, metadata={"format": "cugrad", "format_version": "1", "structure": structure})
+    back = io.load(_write(tmp_path / "c", raw))
+    assert back["step"] == 3
+    np.testing.assert_array_equal(back["w"], [0.0, 1.0, 2.0])
 
 
 def test_colliding_dotted_names_are_kept_apart(tmp_path):

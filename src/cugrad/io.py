@@ -26,10 +26,10 @@ from . import backend
 __all__ = ["save", "load", "CheckpointError", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "cugrad"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2          # 2: bfloat16 arrays (stored as their uint16 bits, the dtype in the structure)
 # markers inside the JSON structure; user dicts may not use these keys
-_T, _TUPLE, _ITEMS = "__tensor__", "__tuple__", "__items__"
-_RESERVED = (_T, _TUPLE, _ITEMS)
+_T, _TUPLE, _ITEMS, _BITS_OF = "__tensor__", "__tuple__", "__items__", "__bits_of__"
+_RESERVED = (_T, _TUPLE, _ITEMS, _BITS_OF)
 _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit
 
 
@@ -64,7 +64,11 @@ def _encode(value, path, tensors):
             name = f"{name}~{k}"
         if arr.dtype.byteorder == ">":
             arr = arr.astype(arr.dtype.newbyteorder("<"))
-        tensors[name] = arr if arr.flags.c_contiguous else np.array(arr, order="C")
+        arr = arr if arr.flags.c_contiguous else np.array(arr, order="C")
+        if backend.is_bfloat16(arr.dtype):     # safetensors' NumPy reader has no BF16: keep the bits
+            tensors[name] = arr.view(np.uint16)
+            return {_T: name, _BITS_OF: "bfloat16"}
+        tensors[name] = arr
         return {_T: name}
     if isinstance(value, np.generic):
         return value.item()
@@ -239,8 +243,10 @@ def _decode(node, tensors, device):
     if isinstance(node, list):
         return [_decode(v, tensors, device) for v in node]
     if isinstance(node, dict):
-        if _T in node and len(node) == 1:
+        if _T in node and (len(node) == 1 or (len(node) == 2 and node.get(_BITS_OF) == "bfloat16")):
             arr = tensors[node[_T]]
+            if _BITS_OF in node:
+                arr = arr.view(backend.bfloat16_dtype())
             return backend.to_device(arr, device) if device is not None and device.type != "cpu" else arr
         if _TUPLE in node and len(node) == 1:
             return tuple(_decode(v, tensors, device) for v in node[_TUPLE])
