@@ -8,6 +8,7 @@ import pytest
 
 import cugrad
 import cugrad.nn.functional as F
+from kernel_cases import bf16_param
 
 
 def _layers(n, width, device, dtype="float64"):
@@ -131,6 +132,27 @@ def test_dropout_sees_the_same_randomness_when_recomputed():
     _assert_same(plain, _grads(params, x))
     # the recompute does not disturb the stream the caller sees afterwards
     np.testing.assert_array_equal(after_plain, cugrad.rand(3).numpy())
+
+
+@pytest.mark.parametrize("dtype", ["float16", bf16_param("bfloat16")])
+def test_recompute_replays_the_autocast_of_the_forward(device, dtype):
+    """Forward under autocast, backward outside it (as with a GradScaler): the recompute runs in
+    the forward's half dtype, so the gradients equal the plain run's bit for bit."""
+    fns, params = _layers(4, 16, device, dtype="float32")
+    x = cugrad.randn(8, 16, device=device, requires_grad=True)
+
+    with cugrad.autocast(dtype):
+        y = x
+        for fn in fns:
+            y = fn(y)
+    y.float().sum().backward()
+    plain = _grads(params, x)
+
+    _clear(params + [x])
+    with cugrad.autocast(dtype):
+        y = cugrad.checkpoint_sequential(fns, 2, x)
+    y.float().sum().backward()
+    _assert_same(plain, _grads(params, x))
 
 
 def test_cugrad_grad_and_create_graph_go_through_a_checkpoint():

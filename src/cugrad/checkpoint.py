@@ -5,24 +5,27 @@ reads; its saved arrays are freed as soon as it returns. The segment becomes one
 inputs are the segment's tensor arguments and those parameters. Its backward restores the random
 streams, reruns the segment with recording on, and backpropagates through that fresh graph,
 handing every gradient back to the outer engine — so ``.backward()``, ``cugrad.grad``,
-``create_graph`` and nested checkpoints all see one ordinary node.
+``create_graph`` and nested checkpoints all see one ordinary node. The rerun sees the random
+streams and the autocast state of the first run, wherever backward is called from.
 """
 from __future__ import annotations
 
 import math
 
-from . import autograd, random
+from . import autograd, precision, random
 from .autograd import Function
 from .tensor import Tensor
 
 
 class _Segment:
-    """What a checkpointed call needs to run again: the function, its arguments and RNG state."""
+    """What a checkpointed call needs to run again: the function, its arguments, the RNG state and
+    the autocast state it first ran under."""
 
     def __init__(self, fn, args, rng_state):
         self.fn = fn
         self.args = args
         self.rng_state = rng_state
+        self.autocast_dtype = precision.autocast_dtype()
         self.outputs = None
         self.single = True
 
@@ -43,7 +46,7 @@ class _Segment:
                 call_args.append(copy)
             else:
                 call_args.append(a)
-        with autograd.enable_grad():
+        with autograd.enable_grad(), precision.autocast_as(self.autocast_dtype):
             outputs = self.fn(*call_args)
         self.single = isinstance(outputs, Tensor)
         outputs = (outputs,) if self.single else tuple(outputs)

@@ -93,3 +93,14 @@ class autocast(contextlib.ContextDecorator):
 def autocast_dtype():
     """The dtype matmuls are cast to right now, or None outside autocast."""
     return _autocast.dtype
+
+
+@contextlib.contextmanager
+def autocast_as(dtype):
+    """Run the body under the autocast state ``dtype``, a value autocast_dtype() returned earlier
+    (None: autocast off) — how a recomputation replays its forward."""
+    previous, _autocast.dtype = _autocast.dtype, dtype
+    try:
+        yield
+    finally:
+        _autocast.dtype = previous
