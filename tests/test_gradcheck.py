@@ -1,4 +1,5 @@
 """gradcheck itself: it passes correct gradients and catches a wrong one, naming where."""
+import numpy as np
 import pytest
 
 import cugrad
@@ -32,6 +33,19 @@ def test_a_wrong_gradient_is_caught_and_located():
     x = cugrad.randn(2, 3, dtype="float64", requires_grad=True)
     with pytest.raises(GradcheckError, match=r"input 0 \(shape \(2, 3\)\), element \(1, 2\)"):
         cugrad.gradcheck(lambda a: _WrongSquare.apply(a).sum(), [x])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_non_contiguous_inputs_are_perturbed_and_left_untouched(dtype):
+    """A transposed (Fortran-ordered) leaf: the finite differences see its perturbations, and
+    the caller's array is never written."""
+    data = np.asfortranarray(np.arange(1.0, 7.0).reshape(2, 3)).astype(dtype, order="K")
+    x = cugrad.tensor(data, requires_grad=True)
+    kept = x.numpy().copy()
+    assert cugrad.gradcheck(lambda a: (a * a * a).sum(), [x]) is True
+    with pytest.raises(GradcheckError, match="element"):
+        cugrad.gradcheck(lambda a: _WrongSquare.apply(a).sum(), [x])
+    np.testing.assert_array_equal(x.numpy(), kept)
 
 
 def test_only_inputs_that_require_grad_are_checked():

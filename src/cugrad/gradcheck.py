@@ -26,7 +26,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
     xs = []
     for x in inputs:
         if isinstance(x, Tensor) and backend.is_floating(x.dtype):
-            copy = Tensor._wrap(x.data.astype(np.float64))
+            copy = Tensor._wrap(x.data.astype(np.float64, order="C"))   # a contiguous copy: perturbed through a flat view
             copy.requires_grad = x.requires_grad
             xs.append(copy)
         else:
@@ -53,7 +53,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
         a_grad = analytic[position]
         a_values = backend.to_device(a_grad.data, backend.CPU) if a_grad is not None else np.zeros(x.shape)
         numeric = np.zeros(x.shape)
-        flat = x.reshape(-1)  # a view: x is a fresh contiguous copy
+        flat = x.reshape(-1)  # a view of the contiguous copy
         for k in range(flat.size):
             original = flat[k].item()
             flat[k] = original + eps
