@@ -164,3 +164,34 @@ def test_trains_donut_to_99_percent():
 
 def test_trains_xor_to_99_percent():
     assert _fit(xor(300, seed=0), [16, 16], epochs=20) >= 0.99
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("opt_kind", ["sgd", "adam"])
+def test_a_model_on_the_second_gpu_trains_there_while_the_first_is_current(opt_kind):
+    """CuPy runs kernels and allocates on the *current* GPU: a model on cuda:1 must still compute,
+    keep its arrays and update on cuda:1 while cuda:0 is current, and match the CPU run."""
+    if cugrad.cuda.device_count() < 2:
+        pytest.skip("needs two GPUs")
+    cp = cugrad.backend.cupy()
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((16, 5)).astype(np.float32), rng.integers(0, 3, 16)
+    cugrad.manual_seed(0)
+    reference = nn.MLP([5, 8, 3])
+    results = {}
+    for device in ("cpu", "cuda:1"):
+        model = nn.MLP([5, 8, 3])
+        model.load_state_dict(reference.state_dict())
+        model.to(device)
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9) if opt_kind == "sgd" else optim.Adam(model.parameters(), lr=1e-2)
+        with cp.cuda.Device(0):
+            for _ in range(3):
+                loss = nn.functional.cross_entropy(model(cugrad.tensor(x, device=device)), cugrad.tensor(y, device=device))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        results[device] = model
+    for (name, p_cpu), p_gpu in zip(results["cpu"].named_parameters(), results["cuda:1"].parameters()):
+        assert p_gpu.device == cugrad.device("cuda:1") and p_gpu.data.device.id == 1, name
+        assert p_gpu.grad.data.device.id == 1, name
+        np.testing.assert_allclose(p_gpu.numpy(), p_cpu.numpy(), rtol=1e-4, atol=1e-5, err_msg=name)

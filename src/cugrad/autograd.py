@@ -162,7 +162,11 @@ class Function:
             ctx._edges = tuple([_edge_to(a) for a in args])
             ctx._device = device
             ctx._sequence = next(_node_counter)
-        outputs = cls.forward(ctx, *raw, **kwargs)
+        if host:
+            outputs = cls.forward(ctx, *raw, **kwargs)
+        else:
+            with backend.device_context(device):   # CuPy runs and allocates on the current GPU
+                outputs = cls.forward(ctx, *raw, **kwargs)
         single = not isinstance(outputs, tuple)
         if single:
             outputs = (outputs,)
@@ -335,42 +339,43 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
             slots = buffers.pop(node, None)
             if slots is None:
                 continue
-            grads = _output_grads(node, slots, create_graph)
-            if capture_at:
-                for idx, g in enumerate(grads):
-                    for i in capture_at.get((id(node), idx), ()):
-                        captured[i] = g
-            if needed is not None and id(node) not in needed:
-                continue
-            node._graph_mode = create_graph
-            try:
-                input_grads = node.backward(node, *grads)
-            finally:
-                node._graph_mode = False
-            if not isinstance(input_grads, tuple):
-                input_grads = (input_grads,)
-            if len(input_grads) < len(node._edges):
-                raise RuntimeError(
-                    f"{type(node).__name__}.backward returned {len(input_grads)} gradients for "
-                    f"{len(node._edges)} forward arguments"
-                )
-            if not retain_graph:
-                node._release()
-            for edge, grad in zip(node._edges, input_grads):
-                if edge is None or grad is None:
+            with backend.device_context(node._device):   # its arrays live there (cuda:1 as well)
+                grads = _output_grads(node, slots, create_graph)
+                if capture_at:
+                    for idx, g in enumerate(grads):
+                        for i in capture_at.get((id(node), idx), ()):
+                            captured[i] = g
+                if needed is not None and id(node) not in needed:
                     continue
-                target, index = edge
-                grad = _fit_grad(node, target, index, grad, create_graph)
-                if index < 0:
-                    deliver_to_leaf(target, grad)
-                    continue
-                slots = buffers.get(target)
-                if slots is None:
-                    slots = buffers[target] = [None] * len(target._output_meta)
-                if slots[index] is None:
-                    slots[index] = _Accumulator(grad)
-                else:
-                    slots[index].add(grad)
+                node._graph_mode = create_graph
+                try:
+                    input_grads = node.backward(node, *grads)
+                finally:
+                    node._graph_mode = False
+                if not isinstance(input_grads, tuple):
+                    input_grads = (input_grads,)
+                if len(input_grads) < len(node._edges):
+                    raise RuntimeError(
+                        f"{type(node).__name__}.backward returned {len(input_grads)} gradients for "
+                        f"{len(node._edges)} forward arguments"
+                    )
+                if not retain_graph:
+                    node._release()
+                for edge, grad in zip(node._edges, input_grads):
+                    if edge is None or grad is None:
+                        continue
+                    target, index = edge
+                    grad = _fit_grad(node, target, index, grad, create_graph)
+                    if index < 0:
+                        deliver_to_leaf(target, grad)
+                        continue
+                    slots = buffers.get(target)
+                    if slots is None:
+                        slots = buffers[target] = [None] * len(target._output_meta)
+                    if slots[index] is None:
+                        slots[index] = _Accumulator(grad)
+                    else:
+                        slots[index].add(grad)
     finally:
         _grad_mode.enabled = previous_mode
     return captured
@@ -485,8 +490,7 @@ def _roots_and_grads(tensors, grad_tensors, where, create_graph):
                     f"{where}: grad can be implicitly created only for scalar outputs, got shape {root.shape}; "
                     "pass a gradient of the same shape"
                 )
-            xp = backend.array_module(root.data)
-            g = xp.ones(root.shape, root.dtype)
+            g = backend.ones(root.shape, root.dtype, root.device)
         else:
             if isinstance(g, Tensor):
                 if not create_graph:

@@ -168,16 +168,24 @@ def module_for(device: Device):
 def zeros(shape, dtype, device: Device):
     """A zero-filled array on ``device``."""
     device = Device(device)
-    if device.type == "cpu":
-        return np.zeros(shape, dtype)
-    with cupy().cuda.Device(device.index):
-        return cupy().zeros(shape, dtype)
+    with device_context(device):
+        return module_for(device).zeros(shape, dtype)
+
+
+def ones(shape, dtype, device: Device):
+    """An array of ones on ``device``."""
+    device = Device(device)
+    with device_context(device):
+        return module_for(device).ones(shape, dtype)
 
 
 def device_context(device: Device):
-    """A context manager that makes ``device`` current (a no-op on the CPU)."""
+    """A context manager that makes ``device`` current: CuPy runs kernels and allocates on the
+    current GPU, whatever GPU the operands are on. A no-op on the CPU and when already current."""
     if device.type == "cuda":
-        return cupy().cuda.Device(device.index)
+        cp = cupy()
+        if cp.cuda.runtime.getDevice() != device.index:
+            return cp.cuda.Device(device.index)
     return _NullContext()
 
 

@@ -295,22 +295,23 @@ def train(args) -> int:
     os.makedirs(run_dir, exist_ok=True)
     train_seconds, samples_seen = 0.0, 0
     try:
-        for epoch in range(start_epoch, cfg["epochs"]):
-            progress = _Progress(bar, epoch, cfg["epochs"], task, samples_seen, train_seconds)
-            train_loss, train_acc, seen, dt = _run_epoch(model, loader, opt, sched, task, device, progress)
-            train_seconds += dt
-            samples_seen += seen
-            if not math.isfinite(train_loss):
-                raise CLIError(f"training diverged: the loss is {train_loss} in epoch {epoch + 1} "
-                               f"(try a lower --lr than {cfg['lr']:g})")
-            test_loss, test_acc = _score(model, Xte_d, yte_d, task)
-            for key, value in (("epoch", epoch + 1), ("train_loss", train_loss), ("train_acc", train_acc),
-                               ("test_loss", test_loss), ("test_acc", test_acc), ("seconds", dt)):
-                history[key].append(value)
-            io.save({"kind": CHECKPOINT_KIND, "config": cfg, "model": model.state_dict(),
-                     "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                     "loader": loader.state_dict(), "rng": cg_random.get_rng_state(),
-                     "normalize": {"mean": mean, "std": std}, "history": history}, ckpt_path)
+        with backend.device_context(device):   # every array of the run lives on it
+            for epoch in range(start_epoch, cfg["epochs"]):
+                progress = _Progress(bar, epoch, cfg["epochs"], task, samples_seen, train_seconds)
+                train_loss, train_acc, seen, dt = _run_epoch(model, loader, opt, sched, task, device, progress)
+                train_seconds += dt
+                samples_seen += seen
+                if not math.isfinite(train_loss):
+                    raise CLIError(f"training diverged: the loss is {train_loss} in epoch {epoch + 1} "
+                                   f"(try a lower --lr than {cfg['lr']:g})")
+                test_loss, test_acc = _score(model, Xte_d, yte_d, task)
+                for key, value in (("epoch", epoch + 1), ("train_loss", train_loss), ("train_acc", train_acc),
+                                   ("test_loss", test_loss), ("test_acc", test_acc), ("seconds", dt)):
+                    history[key].append(value)
+                io.save({"kind": CHECKPOINT_KIND, "config": cfg, "model": model.state_dict(),
+                         "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                         "loader": loader.state_dict(), "rng": cg_random.get_rng_state(),
+                         "normalize": {"mean": mean, "std": std}, "history": history}, ckpt_path)
     finally:
         bar.close()
 
@@ -407,7 +408,7 @@ def evaluate(args) -> int:
     X = (ds.X - norm["mean"]) / norm["std"]
     with backend.device_context(device):
         Xd, yd = backend.to_device(X.astype(np.float32), device), backend.to_device(ds.y, device)
-    loss, acc = _score(model, Xd, yd, ds.task, args.batch_size)
+        loss, acc = _score(model, Xd, yd, ds.task, args.batch_size)
     print(f"{label}: {len(ds)} samples, loss {loss:.4f}")
     if label == "test":
         print(_result_line(ds.task, acc, loss))

@@ -46,12 +46,14 @@ def _fill(tensor, array):
 
 def uniform_(tensor, a: float = 0.0, b: float = 1.0):
     u = random.uniform(tensor.shape, _draw_dtype(tensor), tensor.device)
-    return _fill(tensor, u * (b - a) + a)
+    with backend.device_context(tensor.device):
+        return _fill(tensor, u * (b - a) + a)
 
 
 def normal_(tensor, mean: float = 0.0, std: float = 1.0):
     z = random.normal(tensor.shape, _draw_dtype(tensor), tensor.device)
-    return _fill(tensor, z * std + mean)
+    with backend.device_context(tensor.device):
+        return _fill(tensor, z * std + mean)
 
 
 def _draw_dtype(tensor):

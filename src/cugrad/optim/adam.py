@@ -30,17 +30,19 @@ class Adam(Optimizer):
             )
         with no_grad():
             for i, p, g in self._indexed():
-                state = self.state.setdefault(i, {})
-                if "step" not in state:
-                    xp = backend.array_module(p.data)
-                    with backend.device_context(p.device):
-                        state["exp_avg"] = xp.zeros_like(p.data)
-                        state["exp_avg_sq"] = xp.zeros_like(p.data)
-                    state["step"] = 0
-                state["step"] += 1
-                b1, b2 = g["betas"]
-                kernels.adam_step(p.data, p.grad.data, state["exp_avg"], state["exp_avg_sq"], g["lr"], b1, b2,
-                                  g["eps"], g["weight_decay"], state["step"], self.decoupled)
+                with backend.device_context(p.device):     # the kernel runs on the current GPU
+                    self._update(self.state.setdefault(i, {}), p, g)
+
+    def _update(self, state, p, g):
+        if "step" not in state:
+            xp = backend.array_module(p.data)
+            state["exp_avg"] = xp.zeros_like(p.data)
+            state["exp_avg_sq"] = xp.zeros_like(p.data)
+            state["step"] = 0
+        state["step"] += 1
+        b1, b2 = g["betas"]
+        kernels.adam_step(p.data, p.grad.data, state["exp_avg"], state["exp_avg_sq"], g["lr"], b1, b2,
+                          g["eps"], g["weight_decay"], state["step"], self.decoupled)
 
 
 class AdamW(Adam):

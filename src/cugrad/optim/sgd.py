@@ -24,15 +24,17 @@ class SGD(Optimizer):
     def step(self):
         with no_grad():
             for i, p, g in self._indexed():
-                state = self.state.setdefault(i, {})
-                momentum = g["momentum"]
-                buf, first = None, False
-                if momentum != 0:
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        xp = backend.array_module(p.data)
-                        with backend.device_context(p.device):
-                            buf = state["momentum_buffer"] = xp.empty_like(p.data)
-                        first = True
-                kernels.sgd_step(p.data, p.grad.data, buf, g["lr"], momentum=momentum, dampening=g["dampening"],
-                                 nesterov=g["nesterov"], weight_decay=g["weight_decay"], first_step=first)
+                with backend.device_context(p.device):     # the kernel runs on the current GPU
+                    self._update(self.state.setdefault(i, {}), p, g)
+
+    @staticmethod
+    def _update(state, p, g):
+        momentum = g["momentum"]
+        buf, first = None, False
+        if momentum != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = backend.array_module(p.data).empty_like(p.data)
+                first = True
+        kernels.sgd_step(p.data, p.grad.data, buf, g["lr"], momentum=momentum, dampening=g["dampening"],
+                         nesterov=g["nesterov"], weight_decay=g["weight_decay"], first_step=first)
