@@ -478,6 +478,41 @@ def test_item_assignment_follows_the_in_place_rules():
     np.testing.assert_array_equal(w.numpy(), [3.0, 1.0])
 
 
+def test_assignment_takes_host_values_on_any_device(device):
+    """Lists, NumPy arrays and CPU tensors are copied onto the tensor's device, as PyTorch's
+    assignment copies (CuPy itself refuses a host array in a slice assignment)."""
+    x = cugrad.zeros(4, device=device)
+    x[0:2] = [1.0, 2.0]
+    x[2:] = np.array([3.0, 4.0])
+    np.testing.assert_array_equal(host(x), [1, 2, 3, 4])
+    x[:] = cugrad.tensor([5.0, 6.0, 7.0, 8.0])                       # a CPU tensor
+    x[np.array([0, 3])] = np.array([0.5, 0.25])
+    np.testing.assert_array_equal(host(x), [0.5, 6, 7, 0.25])
+    assert x.device == cugrad.device(device)
+
+
+def test_in_place_arithmetic_and_comparisons_take_lists_and_same_device_operands(device):
+    x = cugrad.tensor([1.0, 2.0, 3.0], device=device)
+    x += [1.0, 1.0, 1.0]
+    x *= cugrad.tensor([2.0, 2.0, 2.0], device=device)
+    np.testing.assert_array_equal(host(x), [4, 6, 8])
+    np.testing.assert_array_equal(host(x == [4.0, 0.0, 8.0]), [True, False, True])
+    assert (x == None) is False  # noqa: E711  (Python's rule for objects, not an elementwise test)
+
+
+@pytest.mark.gpu
+def test_in_place_arithmetic_and_comparisons_across_devices_are_refused_by_name():
+    x = cugrad.tensor([1.0, 2.0], device="cuda")
+    with pytest.raises(RuntimeError, match=r"in-place \+=: a tensor on cuda:0 and a tensor on cpu; move it first"):
+        x += cugrad.tensor([1.0, 1.0])
+    with pytest.raises(RuntimeError, match=r"comparison __lt__: a tensor on cuda:0 and an array on cpu"):
+        x < np.array([0.0, 3.0])
+    with pytest.raises(RuntimeError, match=r"in-place \*=: a tensor on cpu and a tensor on cuda:0"):
+        y = cugrad.tensor([1.0, 2.0])
+        y *= x
+    np.testing.assert_array_equal(host(x), [1.0, 2.0])
+
+
 def test_in_place_on_a_tensor_the_graph_made_is_refused_even_under_no_grad():
     w = cugrad.tensor([1.0, 2.0], requires_grad=True)
     y = w * w

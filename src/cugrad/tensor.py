@@ -232,8 +232,25 @@ class Tensor:
             raise RuntimeError(
                 f"in-place {name} on a tensor that requires grad is only allowed inside cugrad.no_grad()"
             )
-        apply(self.data, other.data if isinstance(other, Tensor) else other)
+        apply(self.data, self._operand(other, f"in-place {name}", copy_across=name == "assignment"))
         return self
+
+    def _operand(self, other, what, copy_across=False):
+        """The array (or number) ``other`` stands for, on this tensor's device. A tensor or array
+        on another device is copied over when ``copy_across`` (assignment, as PyTorch copies),
+        else refused by name; nested lists are made arrays here."""
+        if isinstance(other, (bool, int, float, np.generic)):
+            return other
+        array = other.data if isinstance(other, Tensor) else other
+        if not backend.is_array(array):
+            return _to_array(array, device=self.device)
+        where = backend.device_of(array)
+        if where == self.device:
+            return array
+        if copy_across:
+            return backend.to_device(array, self.device)
+        raise RuntimeError(f"{what}: a tensor on {self.device} and {'a tensor' if isinstance(other, Tensor) else 'an array'} "
+                           f"on {where}; move it first (.to('{self.device}'))")
 
     def __iadd__(self, other):
         return self._inplace(other, "+=", _iadd)
@@ -249,8 +266,9 @@ class Tensor:
 
     # comparisons: plain boolean tensors, never differentiable
     def _compare(self, other, name):
-        other = other.data if isinstance(other, Tensor) else other
-        return Tensor._wrap(getattr(self.data, name)(other))
+        if other is None:
+            return NotImplemented          # t == None is False, as for any object
+        return Tensor._wrap(getattr(self.data, name)(self._operand(other, f"comparison {name}")))
 
     def __lt__(self, other):
         return self._compare(other, "__lt__")
