@@ -230,6 +230,15 @@ def test_backward_seed_of_wrong_shape(device):
         (x * 2.0).backward(np.ones(3))
 
 
+@pytest.mark.gpu
+def test_backward_seed_on_another_device_is_refused_by_name():
+    x = t64([1.0, 2.0], "cuda")
+    with pytest.raises(RuntimeError, match=r"backward: the gradient is on cpu, its output on cuda:0; move it"):
+        (x * 2.0).backward(cugrad.tensor([1.0, 1.0], dtype="float64"))
+    (x * 2.0).backward(np.ones(2))          # a host array is copied over, as before
+    np.testing.assert_array_equal(host(x.grad), [2.0, 2.0])
+
+
 def test_backward_from_non_scalar_without_grad(device):
     x = t64([[1.0, 2.0]], device)
     with pytest.raises(RuntimeError, match=r"backward: grad can be implicitly created only for scalar outputs, got shape \(1, 2\)"):

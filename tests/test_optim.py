@@ -219,3 +219,19 @@ def test_adam_refuses_to_be_captured_into_a_cuda_graph(monkeypatch):
     with pytest.raises(graphs.GraphCaptureError, match="Adam: its step count"):
         opt.step()
     np.testing.assert_array_equal(p.numpy(), np.ones(3))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("make", [lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9), lambda ps: optim.Adam(ps)])
+def test_state_left_on_the_old_device_is_a_clear_error_and_reloading_moves_it(make):
+    model = nn.Linear(3, 2)
+    opt = make(model.parameters())
+    model(cugrad.ones(4, 3)).sum().backward()
+    opt.step()                                    # state now lives on the CPU
+    model.to("cuda")
+    model(cugrad.ones(4, 3, device="cuda")).sum().backward()
+    with pytest.raises(ValueError, match=r"is on cpu, the parameter on cuda:0 .*reload its state_dict"):
+        opt.step()
+    opt.load_state_dict(opt.state_dict())         # moves the state next to the parameters
+    opt.step()
+    assert all(p.device == cugrad.device("cuda") for p in model.parameters())

@@ -493,6 +493,9 @@ def _roots_and_grads(tensors, grad_tensors, where, create_graph):
             g = backend.ones(root.shape, root.dtype, root.device)
         else:
             if isinstance(g, Tensor):
+                if g.device != root.device:
+                    raise RuntimeError(f"{where}: the gradient is on {g.device}, its output on {root.device}; "
+                                       f"move it with .to('{root.device}')")
                 if not create_graph:
                     g = g.data
             else:

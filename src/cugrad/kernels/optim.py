@@ -5,14 +5,21 @@ import math
 
 import numpy as np
 
+from .. import backend
 from .launch import BLOCK, _acc, _check_inplace, _contig, _ctype, _is_16bit, _vector_grid
 from .loader import _driver, _on_device
 
 
 def _check_state(fn, param, grad, *state):
+    where = backend.device_of(param)
     for name, a in (("grad", grad),) + state:
-        if a is not None and a.shape != param.shape:
+        if a is None:
+            continue
+        if a.shape != param.shape:
             raise ValueError(f"{fn}: {name} shape {a.shape} != param shape {param.shape}")
+        if backend.device_of(a) != where:
+            raise ValueError(f"{fn}: {name} is on {backend.device_of(a)}, the parameter on {where} (parameters moved "
+                             "after the optimizer took steps? create it after .to(device), or reload its state_dict)")
     for name, a in (("param", param),) + state:
         if a is not None:
             _check_inplace(fn, name, a)
