@@ -478,6 +478,24 @@ def test_item_assignment_follows_the_in_place_rules():
     np.testing.assert_array_equal(w.numpy(), [3.0, 1.0])
 
 
+def test_numpy_asarray_of_a_cpu_tensor_shares_its_values():
+    t = cugrad.tensor([1.0, 2.0])
+    assert np.asarray(t) is t.data                     # not an object array of 0-d tensors
+    assert np.asarray(t, dtype=np.float64).dtype == np.float64
+    copied = np.array(t)
+    copied[0] = 9.0
+    assert t.data[0] == 1.0
+    with pytest.raises(ValueError, match="a cast needs a copy"):
+        np.asarray(t, dtype=np.float64, copy=False)
+    assert isinstance(np.ones(2) + t, cugrad.Tensor)   # NumPy still defers arithmetic to the tensor
+
+
+@pytest.mark.gpu
+def test_numpy_asarray_of_a_gpu_tensor_is_refused_by_name():
+    with pytest.raises(TypeError, match=r"a tensor on cuda:0 does not become a NumPy array implicitly; call \.numpy\(\)"):
+        np.asarray(cugrad.ones(2, device="cuda"))
+
+
 def test_assignment_takes_host_values_on_any_device(device):
     """Lists, NumPy arrays and CPU tensors are copied onto the tensor's device, as PyTorch's
     assignment copies (CuPy itself refuses a host array in a slice assignment)."""

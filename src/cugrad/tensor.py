@@ -103,6 +103,19 @@ class Tensor:
         """The values as a NumPy array (a copy for GPU tensors; shares memory on the CPU)."""
         return backend.to_device(self.data, backend.CPU)
 
+    def __array__(self, dtype=None, copy=None):
+        """``np.asarray(t)``: a CPU tensor's values (its own memory unless a cast or copy is asked
+        for). A GPU tensor refuses, as in PyTorch and CuPy: ``.numpy()`` copies it to the host."""
+        if self.device.type != "cpu":
+            raise TypeError(f"a tensor on {self.device} does not become a NumPy array implicitly; "
+                            "call .numpy() (a copy to the host)")
+        data = self.data
+        if dtype is not None and np.dtype(dtype) != data.dtype:
+            if copy is False:
+                raise ValueError(f"np.asarray(tensor, dtype={np.dtype(dtype)}, copy=False): a cast needs a copy")
+            return data.astype(dtype)
+        return data.copy() if copy else data
+
     def item(self):
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
