@@ -419,6 +419,14 @@ def test_repeated_index_gradient_of_a_half_tensor_sums_in_float32(device, dtype)
                                   np.array([0, 3000, 0, 5], np.float32).astype(dt).astype(np.float32))
 
 
+@pytest.mark.parametrize("name", ["relu", "leaky_relu", "sigmoid", "tanh"])
+def test_activations_of_integer_tensors_are_refused_alike_on_every_device(device, name):
+    x = cugrad.tensor([-2, 3], device=device)
+    with pytest.raises(TypeError, match=rf"^{name}: needs a floating-point tensor, got int64; cast it first"):
+        getattr(F, name)(x)
+    np.testing.assert_array_equal(host(getattr(F, name)(x.float())), host(getattr(F, name)(cugrad.tensor([-2.0, 3.0], device=device))))
+
+
 def test_broadcast_to(device):
     x = np.random.default_rng(15).standard_normal((3, 1))
     out = cugrad.ops.broadcast_to(leaf(x, device), (2, 3, 4))

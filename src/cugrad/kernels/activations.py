@@ -24,12 +24,12 @@ def bias_activation(x, bias, activation, negative_slope=0.01, out=None):
     activation: identity | relu | leaky_relu (z>0 ? z : slope*z) | sigmoid (overflow-safe) | tanh.
     ``out`` may be ``x`` itself (in place on a GEMM result)."""
     act = _act_code(activation, "bias_activation")
+    ct = _ctype(x.dtype, "bias_activation")          # floating dtypes only, on either path
     if bias is not None and (bias.ndim != 1 or bias.shape[0] != (x.shape[-1] if x.ndim else 1)):
         raise ValueError(f"bias_activation: bias shape {bias.shape} does not match x shape {x.shape}")
     if not _on_device(x, bias, out):
         return _np_bias_activation(x, bias, act, negative_slope, out)
     d = _driver()
-    ct = _ctype(x.dtype, "bias_activation")
     dst, final = _output(d, out, x.shape, x.dtype, "bias_activation")
     if out is not None and out is x and final is None:
         xc = x

@@ -128,22 +128,29 @@ class LogSoftmax(Function):
 
 def relu(x):
     """max(0, x)."""
-    return Activation.apply(x, "relu", 0.0)
+    return _activate(x, "relu", 0.0)
 
 
 def leaky_relu(x, negative_slope=0.01):
     """x for x > 0, negative_slope·x otherwise (negative_slope >= 0)."""
     check_activation("leaky_relu", "leaky_relu", negative_slope)
-    return Activation.apply(x, "leaky_relu", float(negative_slope))
+    return _activate(x, "leaky_relu", float(negative_slope))
 
 
 def sigmoid(x):
     """1 / (1 + e^−x), overflow-safe; its gradient comes from the output, so it stays finite."""
-    return Activation.apply(x, "sigmoid", 0.0)
+    return _activate(x, "sigmoid", 0.0)
 
 
 def tanh(x):
-    return Activation.apply(x, "tanh", 0.0)
+    return _activate(x, "tanh", 0.0)
+
+
+def _activate(x, activation, negative_slope):
+    dtype = getattr(x, "dtype", None)
+    if dtype is not None and not backend.is_floating(dtype):
+        raise TypeError(f"{activation}: needs a floating-point tensor, got {dtype}; cast it first (x.float())")
+    return Activation.apply(x, activation, negative_slope)
 
 
 def bias_grad(dz):
