@@ -186,7 +186,7 @@ def device_context(device: Device):
         cp = cupy()
         if cp.cuda.runtime.getDevice() != device.index:
             return cp.cuda.Device(device.index)
-    return _NullContext()
+    return _NO_SWITCH
 
 
 class _NullContext:
@@ -195,6 +195,9 @@ class _NullContext:
 
     def __exit__(self, *exc):
         return False
+
+
+_NO_SWITCH = _NullContext()     # stateless, so one instance serves every caller
 
 
 def synchronize(device=None) -> None:
