@@ -524,7 +524,7 @@ def test_in_place_arithmetic_and_comparisons_across_devices_are_refused_by_name(
     with pytest.raises(RuntimeError, match=r"in-place \+=: a tensor on cuda:0 and a tensor on cpu; move it first"):
         x += cugrad.tensor([1.0, 1.0])
     with pytest.raises(RuntimeError, match=r"comparison __lt__: a tensor on cuda:0 and an array on cpu"):
-        x < np.array([0.0, 3.0])
+        _ = x < np.array([0.0, 3.0])
     with pytest.raises(RuntimeError, match=r"in-place \*=: a tensor on cpu and a tensor on cuda:0"):
         y = cugrad.tensor([1.0, 2.0])
         y *= x

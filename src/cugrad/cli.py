@@ -65,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = t.add_argument_group("run")
     r.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda or cuda:N")
     r.add_argument("--precision", choices=["highest", "high", "medium"], default="highest",
-                   help="float32 matmul precision on GPU: highest = fp32, high = TF32, medium = bf16 where available, else TF32 (always TF32 through CuPy)")
+                   help="float32 matmul precision on GPU: highest = fp32, high = TF32, "
+                        "medium = bf16 where available, else TF32 (always TF32 through CuPy)")
     r.add_argument("--out", default=None, help="output directory (default: runs/)")
     r.add_argument("--name", help="run name (default: <data>-<date>-<time>)")
     r.add_argument("--resume", metavar="PATH", help="continue from a checkpoint written by cugrad train")
