@@ -249,22 +249,26 @@ def bfloat16_dtype() -> np.dtype:
     return np.dtype(ml_dtypes.bfloat16)
 
 
+_NAMES: dict = {}  # dtype -> its name: np.dtype(...).name costs microseconds, and every op asks
+
+
+def _dtype_name(dtype) -> str:
+    try:
+        return _NAMES[dtype]
+    except (KeyError, TypeError):  # TypeError: an unhashable spec
+        name = np.dtype(dtype).name
+        if isinstance(dtype, np.dtype):
+            _NAMES[dtype] = name
+        return name
+
+
 def is_bfloat16(dtype) -> bool:
     """ml_dtypes.bfloat16 (checked by name: that package is optional)."""
-    return np.dtype(dtype).name == "bfloat16"
-
-
-_FLOATING: dict = {}  # dtype -> bool; np.dtype(...).name costs microseconds, and every op asks
+    return _dtype_name(dtype) == "bfloat16"
 
 
 def is_floating(dtype) -> bool:
-    try:
-        return _FLOATING[dtype]
-    except (KeyError, TypeError):  # TypeError: an unhashable spec
-        floating = np.dtype(dtype).name in FLOAT_DTYPES
-        if isinstance(dtype, np.dtype):
-            _FLOATING[dtype] = floating
-        return floating
+    return _dtype_name(dtype) in FLOAT_DTYPES
 
 
 # --------------------------------------------------------------------------- memory
