@@ -59,7 +59,8 @@ def _mm(a, b):
     """a @ b in the operands' dtype. bfloat16 products the array library has no bfloat16 GEMM for
     (NumPy's; CuPy's batched matmul, which refuses the dtype) are formed in float32 and rounded
     back: what a cuBLAS bfloat16 GEMM (fp32 accumulation) writes."""
-    if a.dtype == b.dtype and backend.is_bfloat16(a.dtype) and (isinstance(a, np.ndarray) or a.ndim > 2 or b.ndim > 2):
+    bf16_without_gemm = isinstance(a, np.ndarray) or a.ndim > 2 or b.ndim > 2
+    if bf16_without_gemm and a.dtype == b.dtype and backend.is_bfloat16(a.dtype):
         return (a.astype(np.float32) @ b.astype(np.float32)).astype(a.dtype)
     return a @ b
 
