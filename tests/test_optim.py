@@ -209,6 +209,28 @@ def test_resume_is_bit_exact(tmp_path, n, m):
         assert st["step"] == opt.state[k]["step"]
 
 
+@pytest.mark.parametrize("make", [lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9),
+                                  lambda ps: optim.Adam(ps, lr=0.1)], ids=["sgd-momentum", "adam"])
+def test_a_refused_step_leaves_no_state_behind(make):
+    """A step the update kernel refuses (here a gradient of the wrong shape) must not half-create
+    state: no unfilled momentum buffer taken as real, no Adam step counted. The next good step
+    equals a fresh optimizer's first step."""
+    p, fresh = Parameter(P0.copy()), Parameter(P0.copy())
+    opt, fresh_opt = make([p]), make([fresh])
+    p.grad = cugrad.tensor(np.ones(3))
+    with pytest.raises(ValueError, match=r"grad shape \(3,\) != param shape \(2,\)"):
+        opt.step()
+    assert all("momentum_buffer" not in s and s.get("step", 0) == 0 for s in opt.state.values())
+    for q in (p, fresh):
+        q.grad = cugrad.tensor(A * P0)
+    opt.step()
+    fresh_opt.step()
+    np.testing.assert_array_equal(p.numpy(), fresh.numpy())
+    opt.step()
+    fresh_opt.step()
+    np.testing.assert_array_equal(p.numpy(), fresh.numpy())
+
+
 def test_adam_refuses_to_be_captured_into_a_cuda_graph(monkeypatch):
     from cugrad import graphs
 

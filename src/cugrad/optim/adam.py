@@ -39,10 +39,11 @@ class Adam(Optimizer):
             state["exp_avg"] = xp.zeros_like(p.data)
             state["exp_avg_sq"] = xp.zeros_like(p.data)
             state["step"] = 0
-        state["step"] += 1
         b1, b2 = g["betas"]
+        step = state["step"] + 1
         kernels.adam_step(p.data, p.grad.data, state["exp_avg"], state["exp_avg_sq"], g["lr"], b1, b2,
-                          g["eps"], g["weight_decay"], state["step"], self.decoupled)
+                          g["eps"], g["weight_decay"], step, self.decoupled)
+        state["step"] = step    # counted once the kernel ran (a refused step leaves the count as it was)
 
 
 class AdamW(Adam):

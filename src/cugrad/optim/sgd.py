@@ -30,11 +30,11 @@ class SGD(Optimizer):
     @staticmethod
     def _update(state, p, g):
         momentum = g["momentum"]
-        buf, first = None, False
-        if momentum != 0:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = backend.array_module(p.data).empty_like(p.data)
-                first = True
+        buf = state.get("momentum_buffer") if momentum != 0 else None
+        first = momentum != 0 and buf is None
+        if first:
+            buf = backend.array_module(p.data).empty_like(p.data)
         kernels.sgd_step(p.data, p.grad.data, buf, g["lr"], momentum=momentum, dampening=g["dampening"],
                          nesterov=g["nesterov"], weight_decay=g["weight_decay"], first_step=first)
+        if first:               # kept only once the kernel has filled it (a refused step leaves no state)
+            state["momentum_buffer"] = buf
