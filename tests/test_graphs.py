@@ -207,6 +207,26 @@ def test_two_captures_share_one_pool_and_stream():
 
 
 @pytest.mark.gpu
+def test_a_step_on_the_second_gpu_is_captured_there():
+    """The capture stream, its pool and the replays belong to the step's GPU, not the current one;
+    without device= or inputs= the mismatch is refused by name after the warm-up."""
+    if cugrad.cuda.device_count() < 2:
+        pytest.skip("needs two GPUs")
+    cp = cugrad.backend.cupy()
+    eager, compiled_net, unnamed = ModuleNet("cuda:1"), ModuleNet("cuda:1"), ModuleNet("cuda:1")
+    step = graphs.compile_step(compiled_net.step, device="cuda:1")
+    with cp.cuda.Device(0):
+        for _ in range(4):
+            eager.step()
+            step()
+        assert step.captured
+        _assert_params_equal(eager.params(), compiled_net.params(), "cuda")
+        assert all(p.data.device.id == 1 for p in compiled_net.params_)
+        with pytest.raises(ValueError, match=r"runs on cuda:1 while cuda:0 is current.*pass device='cuda:1'"):
+            graphs.compile_step(unnamed.step)()
+
+
+@pytest.mark.gpu
 @pytest.mark.parametrize("sync", ["item", "bool", "numpy", "synchronize"])
 def test_host_sync_inside_capture_is_refused(sync):
     net = SeedNet("cuda")

@@ -248,12 +248,17 @@ class CompiledStep:
     def __call__(self, *batch):
         if batch:
             self._load(batch)
-        if self._graph is not None:
-            self._graph.replay()
-            return self._output
         cp = backend.cupy()
         if cp is None or (self.device is not None and self.device.type == "cpu"):
             return self.step_fn()
+        # the stream, the pool's blocks and every kernel belong to the step's GPU, not the current one
+        with backend.device_context(self.device) if self.device is not None else contextlib.nullcontext():
+            return self._run_on_gpu(cp)
+
+    def _run_on_gpu(self, cp):
+        if self._graph is not None:
+            self._graph.replay()
+            return self._output
         if self._pool is None:
             self._pool, self._stream = cp.cuda.MemoryPool(), cp.cuda.Stream(non_blocking=True)
         if self._warm < self.warmup:
@@ -262,6 +267,11 @@ class CompiledStep:
             self._warm += 1
             if self.device is None:
                 self.device = _device_of_output(out)
+                current = cp.cuda.runtime.getDevice()
+                if self.device is not None and self.device.type == "cuda" and self.device.index != current:
+                    raise ValueError(f"compile_step: the step runs on {self.device} while cuda:{current} is current, "
+                                     f"so its capture stream would be on the wrong GPU; pass device='{self.device}' "
+                                     "or inputs=")
             return out
         if self.device is None:
             raise ValueError("compile_step: cannot tell which device the step runs on; pass device= or inputs=, "

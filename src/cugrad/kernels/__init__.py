@@ -3,6 +3,9 @@
 Every public function takes NumPy arrays (and runs its NumPy twin, the CPU path of cugrad) or CuPy
 arrays (and runs the CUDA kernel). The CUDA path makes its inputs C-contiguous first; in-place
 arguments (optimizer state, ``out=``) that are not contiguous are updated through a contiguous copy.
+Like any CuPy call, a kernel runs and allocates on the *current* GPU: the engine, the optimizers
+and ``compile_step`` make the tensors' GPU current first; a direct caller with arrays on another
+GPU than the current one does the same (``with cupy.cuda.Device(i):``).
 
 The kernel path reaches compiled modules, allocation and grid sizing through one object, the
 *driver* (``CupyDriver`` on a GPU). The test bench swaps in a host emulator with
