@@ -26,6 +26,19 @@ def test_matmul_precision_names_and_errors():
         cugrad.set_matmul_precision("low")
 
 
+def test_autocast_none_is_off_and_restores_what_was_on():
+    from cugrad.precision import autocast_dtype
+
+    with cugrad.autocast("float16"):
+        saved = autocast_dtype()
+        with cugrad.autocast(None):
+            assert autocast_dtype() is None
+            with cugrad.autocast(saved):          # a state read earlier, entered again
+                assert autocast_dtype() == np.float16
+        assert autocast_dtype() == np.float16
+    assert autocast_dtype() is None
+
+
 @pytest.mark.parametrize("env, expected", [(None, "highest"), ("0", "highest"), ("1", "high"), ("yes", "highest")])
 def test_matmul_precision_before_any_set_is_cupys_default(monkeypatch, env, expected):
     """CuPy runs float32 GEMMs as TF32 when CUPY_TF32 is a positive number: until the precision is

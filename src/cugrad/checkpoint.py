@@ -46,7 +46,7 @@ class _Segment:
                 call_args.append(copy)
             else:
                 call_args.append(a)
-        with autograd.enable_grad(), precision.autocast_as(self.autocast_dtype):
+        with autograd.enable_grad(), precision.autocast(self.autocast_dtype):
             outputs = self.fn(*call_args)
         self.single = isinstance(outputs, Tensor)
         outputs = (outputs,) if self.single else tuple(outputs)

@@ -63,9 +63,14 @@ class autocast(contextlib.ContextDecorator):
     which needs the ml_dtypes package) on fp32 master weights: operands are cast on the way in and
     gradients cast back on the way out. Losses and softmax stay in float32. Pair float16 with
     ``cugrad.amp.GradScaler`` (bfloat16 has float32's range and rarely needs one). Usable as a
-    context manager or a decorator; thread-local."""
+    context manager or a decorator; thread-local. ``dtype=None`` is autocast off — the value
+    ``autocast_dtype()`` has outside autocast — so a state read earlier can be entered again."""
 
     def __init__(self, dtype="float16", enabled=True):
+        self._previous = []
+        if dtype is None:
+            self.dtype = None
+            return
         try:                                                  # a name, a NumPy dtype or scalar type
             name = dtype if isinstance(dtype, str) else np.dtype(dtype).name
         except TypeError:
@@ -78,7 +83,6 @@ class autocast(contextlib.ContextDecorator):
             except TypeError:
                 raise ValueError("autocast: dtype 'bfloat16' needs the ml_dtypes package (pip install ml_dtypes)") from None
         self.dtype = backend.resolve_dtype(name) if enabled else None
-        self._previous = []
 
     def __enter__(self):
         self._previous.append(_autocast.dtype)
@@ -93,14 +97,3 @@ class autocast(contextlib.ContextDecorator):
 def autocast_dtype():
     """The dtype matmuls are cast to right now, or None outside autocast."""
     return _autocast.dtype
-
-
-@contextlib.contextmanager
-def autocast_as(dtype):
-    """Run the body under the autocast state ``dtype``, a value autocast_dtype() returned earlier
-    (None: autocast off) — how a recomputation replays its forward."""
-    previous, _autocast.dtype = _autocast.dtype, dtype
-    try:
-        yield
-    finally:
-        _autocast.dtype = previous
