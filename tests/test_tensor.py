@@ -499,6 +499,9 @@ def test_numpy_asarray_of_a_gpu_tensor_is_refused_by_name():
 def test_assignment_takes_host_values_on_any_device(device):
     """Lists, NumPy arrays and CPU tensors are copied onto the tensor's device, as PyTorch's
     assignment copies (CuPy itself refuses a host array in a slice assignment)."""
+    exact = cugrad.zeros(2, dtype="float64", device=device)
+    exact[:] = [0.1, 1 / 3]                       # not rounded through float32 on the way
+    np.testing.assert_array_equal(host(exact), [0.1, 1 / 3])
     x = cugrad.zeros(4, device=device)
     x[0:2] = [1.0, 2.0]
     x[2:] = np.array([3.0, 4.0])

@@ -255,8 +255,8 @@ class Tensor:
         if isinstance(other, (bool, int, float, np.generic)):
             return other
         array = other.data if isinstance(other, Tensor) else other
-        if not backend.is_array(array):
-            return _to_array(array, device=self.device)
+        if not backend.is_array(array):          # nested lists: NumPy's own dtype (0.1 stays a float64)
+            return backend.to_device(np.asarray(array), self.device)
         where = backend.device_of(array)
         if where == self.device:
             return array
