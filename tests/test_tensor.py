@@ -490,6 +490,19 @@ def test_numpy_asarray_of_a_cpu_tensor_shares_its_values():
     assert isinstance(np.ones(2) + t, cugrad.Tensor)   # NumPy still defers arithmetic to the tensor
 
 
+def test_numpy_reductions_of_a_tensor_use_its_methods():
+    t = cugrad.tensor([[1.0, 2.0], [3.0, 5.0]], requires_grad=True)
+    total = np.sum(t)
+    assert isinstance(total, cugrad.Tensor) and total.item() == 11.0
+    total.backward()
+    np.testing.assert_array_equal(t.grad.numpy(), np.ones((2, 2)))
+    np.testing.assert_array_equal(np.mean(t, axis=0).numpy(), [2.0, 3.5])
+    assert np.max(t).item() == 5.0 and np.min(t).item() == 1.0
+    assert np.sum(t, dtype=np.float64).dtype == np.float64
+    with pytest.raises(TypeError, match="sum: out= is not supported"):
+        np.sum(t, out=np.empty(()))
+
+
 @pytest.mark.gpu
 def test_numpy_asarray_of_a_gpu_tensor_is_refused_by_name():
     with pytest.raises(TypeError, match=r"a tensor on cuda:0 does not become a NumPy array implicitly; call \.numpy\(\)"):

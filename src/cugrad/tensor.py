@@ -315,17 +315,18 @@ class Tensor:
         self._inplace(value, "assignment", lambda data, v: data.__setitem__(ops.raw_index(index), v))
 
     # ---------------------------------------------------------------- methods
-    def sum(self, axis=None, keepdims=False):
-        return ops.sum(self, axis=axis, keepdims=keepdims)
+    # (dtype= and out= as NumPy's np.sum(t), np.mean(t), np.max(t), np.min(t) pass them)
+    def sum(self, axis=None, keepdims=False, dtype=None, out=None):
+        return ops.sum(_reduction_input(self, dtype, out, "sum"), axis=axis, keepdims=keepdims)
 
-    def mean(self, axis=None, keepdims=False):
-        return ops.mean(self, axis=axis, keepdims=keepdims)
+    def mean(self, axis=None, keepdims=False, dtype=None, out=None):
+        return ops.mean(_reduction_input(self, dtype, out, "mean"), axis=axis, keepdims=keepdims)
 
-    def max(self, axis=None, keepdims=False):
-        return ops.max(self, axis=axis, keepdims=keepdims)
+    def max(self, axis=None, keepdims=False, out=None):
+        return ops.max(_reduction_input(self, None, out, "max"), axis=axis, keepdims=keepdims)
 
-    def min(self, axis=None, keepdims=False):
-        return ops.min(self, axis=axis, keepdims=keepdims)
+    def min(self, axis=None, keepdims=False, out=None):
+        return ops.min(_reduction_input(self, None, out, "min"), axis=axis, keepdims=keepdims)
 
     def var(self, axis=None, keepdims=False, ddof=0):
         return ops.var(self, axis=axis, keepdims=keepdims, ddof=ddof)
@@ -394,6 +395,14 @@ def _imul(a, b):
 
 def _idiv(a, b):
     a /= b
+
+
+def _reduction_input(t, dtype, out, name):
+    """The tensor a reduction runs on: ``t``, cast first when ``dtype`` is given (as PyTorch's
+    sum(dtype=) does). ``out=`` cannot be honoured by a differentiable op and is refused."""
+    if out is not None:
+        raise TypeError(f"{name}: out= is not supported; use the returned tensor")
+    return t if dtype is None else t.to(dtype=dtype)
 
 
 def _requires_grad(value) -> bool:
