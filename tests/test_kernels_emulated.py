@@ -59,6 +59,28 @@ def test_activation_backward(on_emu, n, dtype):
             np.testing.assert_allclose(out, want, **tol(dtype), err_msg=f"{act} {layout} out=")
 
 
+@pytest.mark.parametrize("shift", [1, 4])
+@pytest.mark.parametrize("kernel", ["bias_activation", "activation_backward"])
+def test_out_overlapping_an_input_gives_the_twins_result(on_emu, kernel, shift):
+    """out = buf[shift:] over x = buf[:-shift]: both C-contiguous, overlapping at another offset.
+    NumPy buffers the overlap; the kernel (threads reading what others write) goes through a
+    stand-in buffer. shift 4 keeps both 16-byte aligned for float32 (the vector path)."""
+    rows, cols = 3, 1000
+    buf = randn(rows * cols + shift, np.float32, 3)
+    x = buf[:-shift].reshape(rows, cols)
+    out = buf[shift:].reshape(rows, cols)
+    other = randn((rows, cols), np.float32)
+    if kernel == "bias_activation":
+        bias = randn(cols, np.float32)
+        want = activations._np_bias_activation(x.copy(), bias, K.ACTIVATIONS["tanh"], 0.1, None)
+        got = K.bias_activation(x, bias, "tanh", 0.1, out=out)
+    else:
+        want = activations._np_activation_backward(x.copy(), other, K.ACTIVATIONS["sigmoid"], 0.1, None)
+        got = K.activation_backward(x, other, "sigmoid", 0.1, out=out)
+    assert got is out
+    np.testing.assert_allclose(out, want, **tol(np.float32))
+
+
 @pytest.mark.parametrize("grid", ["small", "large"])
 @pytest.mark.parametrize("n", [33, 4097])
 def test_elementwise_grid_sizes(on_emu, n, grid):
@@ -149,7 +171,9 @@ def test_bfloat16_conversions_bit_exact(on_emu, bf16):
     float32 once (ties to even both ways, the largest finite floats to inf, infinities, NaN of
     either sign kept NaN with its sign, subnormals, random values; not -0.0, which the sum's
     +0.0 start turns into +0.0), and
-    col_sum<cg_bf16, float> widens back exactly."""
+    col_sum<cg_bf16, float> widens back exactly. The emulator adds in IEEE arithmetic; on a GPU
+    the sum runs under CuPy's -ftz=true, where the three float32 subnormals here flush to 0 first:
+    this checks the conversion code, which is integer arithmetic on the bits."""
     z = np.array([1 + 2.0 ** -8, 1 + 3 * 2.0 ** -8, 1 + 2.0 ** -8 + 2.0 ** -20, -1 - 2.0 ** -8,
                   3.3895314e38, 3.3961776e38, -3.3961776e38, np.inf, -np.inf, np.nan, -np.nan,
                   1e-40, -1e-40, 2.0 ** -133 + 2.0 ** -140, 0.0, 1.5 - 2.0 ** -9], np.float32)
@@ -221,6 +245,16 @@ def test_softmax_xent_bad_label_is_nan(on_emu):
     assert np.isnan(loss[[1, 3]]).all() and np.isfinite(loss[[0, 2]]).all() and np.isfinite(lse).all()
     d = K.softmax_xent_backward(x, lse, t, np.ones(4, np.float32))
     assert np.isnan(d[[1, 3]]).all() and np.isfinite(d[[0, 2]]).all()
+
+
+def test_softmax_xent_backward_checks_its_per_row_arrays(on_emu):
+    """lse and row_scale are read at [row] by the kernel: a wrong length would read past them."""
+    x, t = xent_inputs(4, 5, np.float32, "index")
+    _, lse = K.softmax_xent_forward(x, t)
+    with pytest.raises(ValueError, match=r"row_scale shape \(\) != \(4,\), one per row"):
+        K.softmax_xent_backward(x, lse, t, np.float32(1.0).reshape(()))
+    with pytest.raises(ValueError, match=r"lse shape \(3,\) != \(4,\)"):
+        K.softmax_xent_backward(x, lse[:3], t, np.ones(4, np.float32))
 
 
 # --------------------------------------------------------------------------- optimizers

@@ -5,7 +5,9 @@ arrays (and runs the CUDA kernel). The CUDA path makes its inputs C-contiguous f
 arguments (optimizer state, ``out=``) that are not contiguous are updated through a contiguous copy.
 Like any CuPy call, a kernel runs and allocates on the *current* GPU: the engine, the optimizers
 and ``compile_step`` make the tensors' GPU current first; a direct caller with arrays on another
-GPU than the current one does the same (``with cupy.cuda.Device(i):``).
+GPU than the current one does the same (``with cupy.cuda.Device(i):``). CuPy compiles every kernel
+with ``-ftz=true``: float32 arithmetic (and bfloat16's, done in float32) flushes subnormal inputs
+and results to zero on the GPU, where the NumPy twins and the host emulator keep them.
 
 The kernel path reaches compiled modules, allocation and grid sizing through one object, the
 *driver* (``CupyDriver`` on a GPU). The test bench swaps in a host emulator with

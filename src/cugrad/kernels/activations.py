@@ -30,7 +30,7 @@ def bias_activation(x, bias, activation, negative_slope=0.01, out=None):
     if not _on_device(x, bias, out):
         return _np_bias_activation(x, bias, act, negative_slope, out)
     d = _driver()
-    dst, final = _output(d, out, x.shape, x.dtype, "bias_activation")
+    dst, final = _output(d, out, x.shape, x.dtype, "bias_activation", inputs=(x, bias))
     if out is not None and out is x and final is None:
         xc = x
     else:
@@ -94,7 +94,7 @@ def activation_backward(g, y, activation, negative_slope=0.01, out=None, bias_gr
         return dx, _np_bias_grad(dx, rows, cols)
     d = _driver()
     ct = _ctype(g.dtype, "activation_backward")
-    dst, final = _output(d, out, g.shape, g.dtype, "activation_backward")
+    dst, final = _output(d, out, g.shape, g.dtype, "activation_backward", inputs=(g, y))
     n = g.size
     if bias_grad:
         db = _act_backward_colsum(d, ct, g, y, dst, act, negative_slope)

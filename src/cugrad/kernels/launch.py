@@ -69,14 +69,17 @@ def _check_inplace(fn, name, a):
         raise ValueError(f"{fn}: {name} must be C-contiguous for an in-place update (shape {a.shape}, strides {a.strides})")
 
 
-def _output(d, out, shape, dtype, fn):
+def _output(d, out, shape, dtype, fn, inputs=()):
     """(buffer the kernel writes, final array): a fresh buffer, ``out`` itself, or a contiguous
-    stand-in that is copied into a non-contiguous ``out`` afterwards."""
+    stand-in copied into ``out`` afterwards — when ``out`` is not contiguous, or overlaps one of
+    ``inputs`` other than being that very array (each thread would write what another reads;
+    NumPy buffers such overlaps, the GPU races)."""
     if out is None:
         return d.empty(shape, dtype), None
     if tuple(out.shape) != tuple(shape) or out.dtype != dtype:
         raise ValueError(f"{fn}: out has shape {out.shape} dtype {out.dtype}, expected {tuple(shape)} {np.dtype(dtype)}")
-    if out.flags.c_contiguous:
+    overlaps = any(a is not None and a is not out and d.xp.may_share_memory(a, out) for a in inputs)
+    if out.flags.c_contiguous and not overlaps:
         return out, None
     return d.empty(shape, dtype), out
 

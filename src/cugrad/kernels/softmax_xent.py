@@ -65,13 +65,17 @@ def softmax_xent_backward(logits, lse, target, row_scale, out=None):
     """dlogits[i,c] = (exp(logits[i,c] - lse[i]) - y[i,c]) * row_scale[i], in one pass with no
     N x C temporaries (y = one-hot of the label, or the probability target). row_scale: (N,)."""
     by_index = _xent_target("softmax_xent_backward", logits, target)
+    for name, a in (("lse", lse), ("row_scale", row_scale)):
+        if tuple(a.shape) != logits.shape[:1]:
+            raise ValueError(f"softmax_xent_backward: {name} shape {tuple(a.shape)} != ({logits.shape[0]},), one per row")
     if not _on_device(logits, lse, target, row_scale, out):
         return _np_softmax_xent_backward(logits, lse, target, row_scale, out, by_index)
     d = _driver()
     ct = _ctype(logits.dtype, "softmax_xent_backward")
     rows, cols = logits.shape
     acc = _acc(logits.dtype)
-    dst, final = _output(d, out, logits.shape, logits.dtype, "softmax_xent_backward")
+    dst, final = _output(d, out, logits.shape, logits.dtype, "softmax_xent_backward",
+                         inputs=(logits, lse, target, row_scale))
     if logits.size:
         x = _contig(d, logits)
         t = _contig(d, target, np.int64 if by_index else logits.dtype)

@@ -10,7 +10,9 @@ __all__ = ["Adam", "AdamW"]
 
 class Adam(Optimizer):
     """m = β₁m + (1−β₁)g;  v = β₂v + (1−β₂)g²;  p ← p − lr·m̂ / (√v̂ + ε) with bias-corrected
-    m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ). Adam adds wd·p to g (L2); AdamW multiplies p by 1 − lr·wd."""
+    m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ). Adam adds wd·p to g (L2); AdamW multiplies p by 1 − lr·wd.
+    eps = 0 divides by zero once (1−β₂)·g² underflows: below |g| ≈ 1e-23 anywhere, and below
+    ≈ 3e-18 on a GPU, whose float32 kernels flush subnormals to zero."""
 
     decoupled = False
 
