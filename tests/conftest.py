@@ -74,13 +74,14 @@ def emu():
 
 @pytest.fixture
 def on_emu(emu):
-    """Route cugrad.kernels through the emulator for one test (grid sizing reset after)."""
+    """Route cugrad.kernels through the emulator for one test (grid sizing and thread order reset
+    after)."""
     from cugrad import kernels
 
-    emu.grid = None
+    emu.grid, emu.reverse_threads = None, False
     with kernels.use_driver(emu):
         yield emu
-    emu.grid = None
+    emu.grid, emu.reverse_threads = None, False
 
 
 @pytest.fixture

@@ -257,6 +257,36 @@ def test_softmax_xent_backward_checks_its_per_row_arrays(on_emu):
         K.softmax_xent_backward(x, lse[:3], t, np.ones(4, np.float32))
 
 
+# --------------------------------------------------------------------------- thread order
+
+def test_block_reductions_hold_with_threads_run_last_to_first(on_emu):
+    """The kernels with shared memory and barriers (column sums, the fused activation backward,
+    softmax-CE over multi-warp rows, several rows per block) again, each block's warps run last to
+    first and as far as each can go: a warp racing ahead to overwrite shared memory that another
+    has still to read. Checked by breaking the kernels: without the second __syncthreads of
+    column_chunk_sums, or the first of block_lse, this test fails while every default-order test
+    passes."""
+    on_emu.reverse_threads = True
+    g = randn((1000, 1000), np.float32)
+    y = activations._np_bias_activation(randn((1000, 1000), np.float32), None, K.ACTIVATIONS["relu"], 0.0, None)
+    column_sum = dict(rtol=1e-5, atol=1e-4)     # 1000 terms of size ~1 summed in another order
+    np.testing.assert_allclose(K.bias_grad(g), activations._np_bias_grad(g, 1000, 1000), **column_sum)
+    dx, db = K.activation_backward(g, y, "relu", bias_grad=True)
+    want_dx = activations._np_activation_backward(g, y, K.ACTIVATIONS["relu"], 0.0, None)
+    np.testing.assert_allclose(dx, want_dx, **tol(np.float32))
+    np.testing.assert_allclose(db, activations._np_bias_grad(want_dx, 1000, 1000), **column_sum)
+    on_emu.grid = 3                             # several rows per block: shared scratch is reused
+    for kind in ("index", "prob"):
+        x, t = xent_inputs(64, 4097, np.float32, kind)
+        loss, lse = K.softmax_xent_forward(x, t)
+        loss_w, lse_w = softmax_xent._np_softmax_xent_forward(x, t, kind == "index")
+        np.testing.assert_allclose(loss, loss_w, **tol(np.float32), err_msg=kind)
+        s = np.full(64, 0.5, np.float32)
+        np.testing.assert_allclose(K.softmax_xent_backward(x, lse, t, s),
+                                   softmax_xent._np_softmax_xent_backward(x, lse_w, t, s, None, kind == "index"),
+                                   **tol(np.float32), err_msg=kind)
+
+
 # --------------------------------------------------------------------------- optimizers
 
 SGD_CONFIGS = [dict(momentum=0.0), dict(momentum=0.0, weight_decay=0.1),

@@ -49,8 +49,8 @@ def _cache_dir():
 def _trampolines(name_expressions):
     lines = [f'#include "{SHIM}"', '#include "kernel.cu"']
     for i, expr in enumerate(name_expressions):
-        lines.append(f'extern "C" int cg_launch_{i}(const unsigned* g, const unsigned* b, void** a, int w) '
-                     f'{{ return cg_emu::launch(&{expr}, g, b, a, w); }}')
+        lines.append(f'extern "C" int cg_launch_{i}(const unsigned* g, const unsigned* b, void** a, int w, int r) '
+                     f'{{ return cg_emu::launch(&{expr}, g, b, a, w, r); }}')
         lines.append(f'extern "C" int cg_sig_{i}(int* s, int* p) {{ return cg_emu::signature(&{expr}, s, p); }}')
     return "\n".join(lines) + "\n"
 
@@ -88,6 +88,7 @@ class EmulatedFunction:
         n = getattr(lib, f"cg_sig_{index}")(sizes, isptr)
         self.params = [(sizes[i], bool(isptr[i])) for i in range(n)]
         self.launches = 0
+        self.reverse_threads = False    # the module's setting, handed over by get_function
 
     def __call__(self, grid, block, args, shared_mem=0):
         grid, block = tuple(grid) + (1,) * (3 - len(grid)), tuple(block) + (1,) * (3 - len(block))
@@ -117,7 +118,7 @@ class EmulatedFunction:
             ptrs[i] = ctypes.addressof(buf)               # like cuLaunchKernel's kernelParams
         g, b = (ctypes.c_uint * 3)(*grid), (ctypes.c_uint * 3)(*block)
         self.launches += 1
-        if self._launch(g, b, ptrs, WORKERS):
+        if self._launch(g, b, ptrs, WORKERS, int(self.reverse_threads)):
             raise RuntimeError(f"{self.name}: deadlock — a barrier not reached by every thread of a block")
 
 
@@ -128,18 +129,22 @@ class EmulatedModule:
         self.name_expressions = list(name_expressions)
         self._lib = ctypes.CDLL(str(build(code, self.name_expressions, cxx)))
         self._funcs = {}
+        self.reverse_threads = False    # run each block's threads last-to-first between barriers
 
     def get_function(self, name):
         if name not in self._funcs:
             if name not in self.name_expressions:
                 raise KeyError(f"{name!r} is not one of this module's name expressions")
             self._funcs[name] = EmulatedFunction(self._lib, self.name_expressions.index(name), name)
-        return self._funcs[name]
+        f = self._funcs[name]
+        f.reverse_threads = self.reverse_threads
+        return f
 
 
 class EmulatorDriver:
     """A cugrad.kernels driver backed by the emulator: NumPy allocation (NaN-poisoned when
-    ``poison``), a fixed multiprocessor count for grid sizing, ``grid`` to force a block count."""
+    ``poison``), a fixed multiprocessor count for grid sizing, ``grid`` to force a block count,
+    ``reverse_threads`` to run every block's threads in the opposite order."""
 
     xp = np
 
@@ -151,13 +156,16 @@ class EmulatorDriver:
         self.grid = None
         self.cxx = cxx
         self._modules = {}
+        self.reverse_threads = False
 
     def module(self, family):
         if family not in self._modules:
             k = self._kernels
             self._modules[family] = EmulatedModule(k.kernel_source(family), k.compile_options(),
                                                    k.NAME_EXPRESSIONS[family], self.cxx)
-        return self._modules[family]
+        mod = self._modules[family]
+        mod.reverse_threads = self.reverse_threads
+        return mod
 
     def empty(self, shape, dtype):
         a = np.empty(shape, dtype)

@@ -45,6 +45,8 @@ struct Fiber {
     dim3 tid;
     int lin = 0, parity = 0;
     bool done = false;
+    const Barrier* waiting = nullptr;   // the barrier it waits at, and that barrier's generation then
+    unsigned wait_gen = 0;
 };
 
 struct Warp { Barrier bar; unsigned long long slot[2][32]; };
@@ -107,11 +109,26 @@ inline void yield() { cg_emu_switch(&tb.cur->sp, tb.sched_sp); }
 inline void arrive(Barrier& b) {
     if (++b.count == b.expected) { b.count = 0; ++b.gen; ++tb.events; return; }
     const unsigned g = b.gen;
+    tb.cur->waiting = &b;
+    tb.cur->wait_gen = g;
     while (b.gen == g) yield();
+    tb.cur->waiting = nullptr;
+}
+
+inline bool blocked(const Fiber& f) { return f.done || (f.waiting && f.waiting->gen == f.wait_gen); }
+
+inline void resume(Fiber& f) {
+    tb.cur = &f;
+    cg_emu_switch(&tb.sched_sp, f.sp);
 }
 
 // Runs one block; returns false on deadlock (a barrier some threads never reach).
-inline bool run_block(int nthreads) {
+// Default order: passes over the threads in increasing order, each running to its next barrier
+// (warp shuffles included), so the warps move in lockstep. `reverse`: warps last to first, each
+// run as far as it can (to __syncthreads or its end, threads last to first) before the next one
+// starts — a missing __syncthreads that lets a fast warp overwrite shared memory another warp has
+// still to read shows only in this order.
+inline bool run_block(int nthreads, bool reverse) {
     if (tb.nstacks < (size_t)nthreads) {
         std::free(tb.stacks);
         tb.stacks = static_cast<char*>(std::aligned_alloc(64, kStack * nthreads));
@@ -135,13 +152,21 @@ inline bool run_block(int nthreads) {
     int live = nthreads;
     while (live > 0) {
         const unsigned long long before = tb.events;
-        live = 0;
-        for (Fiber& f : tb.fibers) {
-            if (f.done) continue;
-            tb.cur = &f;
-            cg_emu_switch(&tb.sched_sp, f.sp);
-            live += !f.done;
+        if (!reverse) {
+            for (Fiber& f : tb.fibers)
+                if (!f.done) resume(f);
+        } else {
+            for (int w = (int)tb.warps.size() - 1; w >= 0; --w) {
+                const int first = w * 32, last = std::min(nthreads, first + 32) - 1;
+                for (bool ran = true; ran;) {
+                    ran = false;
+                    for (int i = last; i >= first; --i)
+                        if (!blocked(tb.fibers[i])) { resume(tb.fibers[i]); ran = true; }
+                }
+            }
         }
+        live = 0;
+        for (const Fiber& f : tb.fibers) live += !f.done;
         if (live > 0 && tb.events == before) return false;
     }
     return true;
@@ -155,7 +180,7 @@ void call(void (*k)(A...), void** args, std::index_sequence<I...>) {
 // Launch k over grid x block; blocks are shared out to `workers` OS threads. Returns 0, or 1 if a
 // block deadlocked.
 template <class... A>
-int launch(void (*k)(A...), const unsigned* grid, const unsigned* block, void** args, int workers) {
+int launch(void (*k)(A...), const unsigned* grid, const unsigned* block, void** args, int workers, int reverse) {
     g_gridDim = {grid[0], grid[1], grid[2]};
     g_blockDim = {block[0], block[1], block[2]};
     const long long nblocks = (long long)grid[0] * grid[1] * grid[2];
@@ -167,7 +192,7 @@ int launch(void (*k)(A...), const unsigned* grid, const unsigned* block, void** 
         tb.body = &body;
         for (long long b; (b = next++) < nblocks && !failed;) {
             t_blockIdx = {unsigned(b % grid[0]), unsigned((b / grid[0]) % grid[1]), unsigned(b / ((long long)grid[0] * grid[1]))};
-            if (!run_block(nthreads)) failed = 1;
+            if (!run_block(nthreads, reverse != 0)) failed = 1;
         }
     };
     std::vector<std::thread> pool;
