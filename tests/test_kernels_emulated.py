@@ -403,3 +403,15 @@ def test_emulator_checks_argument_packing(on_emu):
         f((1,), (32,), (out, 4, np.uint64(1), np.uint64(0)))
     with pytest.raises(TypeError, match="2-byte elements"):           # float16 array for a float*
         f((1,), (32,), (np.zeros(4, np.float16), np.int64(4), np.uint64(1), np.uint64(0)))
+
+
+def test_emulator_refuses_a_full_mask_shuffle_in_a_partial_warp(on_emu):
+    """softmax-CE's row reduction shuffles with a full member mask: a 48-thread block's second warp
+    has 16 lanes, which is undefined on a GPU; the emulator says so instead of computing."""
+    x, t = xent_inputs(2, 40, np.float32, "index")
+    loss, lse = np.empty(2, np.float32), np.empty(2, np.float32)
+    f = on_emu.module("softmax_xent").get_function("xent_fwd<float, long long>")
+    with pytest.raises(RuntimeError, match=r"member mask names lanes the warp does not have \(block \(48, 1, 1\)"):
+        f((2,), (48,), (x, t, loss, lse, np.int64(2), np.int64(40)))
+    f((2,), (64,), (x, t, loss, lse, np.int64(2), np.int64(40)))        # whole warps: fine
+    np.testing.assert_allclose(loss, softmax_xent._np_softmax_xent_forward(x, t, True)[0], **tol(np.float32))

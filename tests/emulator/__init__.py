@@ -118,8 +118,12 @@ class EmulatedFunction:
             ptrs[i] = ctypes.addressof(buf)               # like cuLaunchKernel's kernelParams
         g, b = (ctypes.c_uint * 3)(*grid), (ctypes.c_uint * 3)(*block)
         self.launches += 1
-        if self._launch(g, b, ptrs, WORKERS, int(self.reverse_threads)):
+        failure = self._launch(g, b, ptrs, WORKERS, int(self.reverse_threads))
+        if failure == 1:
             raise RuntimeError(f"{self.name}: deadlock — a barrier not reached by every thread of a block")
+        if failure == 2:
+            raise RuntimeError(f"{self.name}: a warp shuffle's member mask names lanes the warp does not have "
+                               f"(block {block}: not a multiple of 32 threads?) — undefined on a GPU")
 
 
 class EmulatedModule:

@@ -59,6 +59,7 @@ struct Block {                       // per OS thread: the block it is running
     Fiber* cur = nullptr;
     const std::function<void()>* body = nullptr;
     unsigned long long events = 0;
+    bool bad_mask = false;           // a shuffle named lanes its warp does not have
     char* stacks = nullptr;
     size_t nstacks = 0;
 };
@@ -177,8 +178,8 @@ void call(void (*k)(A...), void** args, std::index_sequence<I...>) {
     k(*static_cast<std::remove_cv_t<A>*>(args[I])...);
 }
 
-// Launch k over grid x block; blocks are shared out to `workers` OS threads. Returns 0, or 1 if a
-// block deadlocked.
+// Launch k over grid x block; blocks are shared out to `workers` OS threads. Returns 0, 1 if a
+// block deadlocked, 2 if a shuffle's member mask named lanes its warp does not have.
 template <class... A>
 int launch(void (*k)(A...), const unsigned* grid, const unsigned* block, void** args, int workers, int reverse) {
     g_gridDim = {grid[0], grid[1], grid[2]};
@@ -192,7 +193,9 @@ int launch(void (*k)(A...), const unsigned* grid, const unsigned* block, void** 
         tb.body = &body;
         for (long long b; (b = next++) < nblocks && !failed;) {
             t_blockIdx = {unsigned(b % grid[0]), unsigned((b / grid[0]) % grid[1]), unsigned(b / ((long long)grid[0] * grid[1]))};
+            tb.bad_mask = false;
             if (!run_block(nthreads, reverse != 0)) failed = 1;
+            else if (tb.bad_mask) failed = 2;
         }
     };
     std::vector<std::thread> pool;
@@ -216,9 +219,11 @@ int signature(void (*)(A...), int* sizes, int* is_ptr) {
     return i;
 }
 
-template <class T> T shfl(T v, int src) {
+template <class T> T shfl(unsigned member_mask, T v, int src) {
     static_assert(sizeof(T) <= 8, "shuffle of at most 8 bytes");
     Warp& w = tb.warps[tb.cur->lin >> 5];
+    const unsigned present = w.bar.expected == 32 ? 0xffffffffu : (1u << w.bar.expected) - 1u;
+    if (member_mask & ~present) tb.bad_mask = true;   // undefined on a GPU (a partial warp)
     const int lane = tb.cur->lin & 31, p = tb.cur->parity;
     tb.cur->parity ^= 1;
     std::memcpy(&w.slot[p][lane], &v, sizeof(T));
@@ -238,11 +243,11 @@ template <class T> T shfl(T v, int src) {
 
 inline void __syncthreads() { cg_emu::arrive(cg_emu::tb.bar); }
 inline void __syncwarp(unsigned = 0xffffffffu) { cg_emu::arrive(cg_emu::tb.warps[cg_emu::tb.cur->lin >> 5].bar); }
-template <class T> T __shfl_sync(unsigned, T v, int src) { return cg_emu::shfl(v, src & 31); }
-template <class T> T __shfl_xor_sync(unsigned, T v, int mask) { return cg_emu::shfl(v, (cg_emu::tb.cur->lin & 31) ^ mask); }
-template <class T> T __shfl_down_sync(unsigned, T v, unsigned d) {
+template <class T> T __shfl_sync(unsigned m, T v, int src) { return cg_emu::shfl(m, v, src & 31); }
+template <class T> T __shfl_xor_sync(unsigned m, T v, int mask) { return cg_emu::shfl(m, v, (cg_emu::tb.cur->lin & 31) ^ mask); }
+template <class T> T __shfl_down_sync(unsigned m, T v, unsigned d) {
     const int src = (cg_emu::tb.cur->lin & 31) + (int)d;
-    return cg_emu::shfl(v, src < 32 ? src : -1);
+    return cg_emu::shfl(m, v, src < 32 ? src : -1);
 }
 template <class T> T atomicAdd(T* p, T v) { return std::atomic_ref<T>(*p).fetch_add(v); }
 template <class T> T atomicMax(T* p, T v) {
