@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
+import weakref
 
 import numpy as np
 
@@ -287,12 +288,109 @@ class _Accumulator:
             self.owned = True
 
 
+# --------------------------------------------------------------------------- engine hooks
+
+_post_accumulate_hooks = {}  # id(leaf) -> (weakref to leaf, [hook, ...]); empty = no cost in backward
+
+
+class _EngineState(threading.local):
+    depth = 0          # nesting of run_backward (checkpoint runs one inside another)
+    callbacks = None   # queued by hooks; run when the outermost backward ends
+
+
+_engine = _EngineState()
+
+
+def register_post_accumulate_grad_hook(leaf, hook):
+    """Call ``hook(leaf)`` each time a backward has finished accumulating ``leaf.grad``.
+
+    Returns a handle whose ``remove()`` unregisters it."""
+    if leaf.grad_fn is not None or not leaf.requires_grad:
+        raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors that require grad "
+                           f"accumulate a gradient (this one of shape {leaf.shape} is "
+                           f"{'not a leaf' if leaf.grad_fn is not None else 'not requiring grad'})")
+    if not callable(hook):
+        raise TypeError(f"register_post_accumulate_grad_hook: the hook must be callable, got {type(hook).__name__}")
+    key = id(leaf)
+    entry = _post_accumulate_hooks.get(key)
+    if entry is None or entry[0]() is not leaf:
+        entry = _post_accumulate_hooks[key] = (weakref.ref(leaf, lambda _: _post_accumulate_hooks.pop(key, None)), [])
+    entry[1].append(hook)
+    return _HookHandle(entry[1], hook)
+
+
+class _HookHandle:
+    def __init__(self, hooks, hook):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self):
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+def queue_callback(fn):
+    """Run ``fn()`` once the backward now running ends (called from a hook, as PyTorch's
+    ``Variable._execution_engine.queue_callback``)."""
+    if _engine.depth == 0:
+        raise RuntimeError("queue_callback: no backward is running (call it from a hook)")
+    _engine.callbacks.append(fn)
+
+
+def _hooked_leaf_counts(order):
+    """For each leaf with post-accumulate hooks: [edges into it still to run, hooks, got a grad]."""
+    pending = {}
+    for node in order:
+        for edge in node._edges:
+            if edge is not None and edge[1] < 0:
+                entry = pending.get(id(edge[0]))
+                if entry is None:
+                    hooks = _hooks_of(edge[0])
+                    if not hooks:
+                        continue
+                    entry = pending[id(edge[0])] = [0, hooks, False]
+                entry[0] += 1
+    return pending
+
+
+def _hooks_of(leaf):
+    entry = _post_accumulate_hooks.get(id(leaf))
+    return entry[1] if entry is not None and entry[0]() is leaf else ()
+
+
+def _count_down(node, pending):
+    """``node`` is done: fire the hooks of the leaves whose last incoming edge this was."""
+    for edge in node._edges:
+        if edge is not None and edge[1] < 0:
+            entry = pending.get(id(edge[0]))
+            if entry is not None:
+                entry[0] -= 1
+                if entry[0] == 0 and entry[2]:
+                    for hook in list(entry[1]):
+                        hook(edge[0])
+
+
 def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capture=None):
-    """Reverse-mode sweep from ``roots`` seeded with ``root_grads``.
+    """Reverse-mode sweep from ``roots`` seeded with ``root_grads``, then the queued callbacks.
 
     Leaf gradients go into ``.grad`` — or, when ``capture`` (a list of tensors) is given, into the
-    returned list in that order and nowhere else.
+    returned list in that order and nowhere else (and no post-accumulate hook fires).
     """
+    _engine.depth += 1
+    if _engine.depth == 1:
+        _engine.callbacks = []
+    try:
+        captured = _sweep(roots, root_grads, retain_graph, create_graph, capture)
+    finally:
+        _engine.depth -= 1
+        callbacks = _engine.callbacks if _engine.depth == 0 else ()
+        if _engine.depth == 0:
+            _engine.callbacks = None
+    for fn in callbacks:  # skipped when the sweep raised
+        fn()
+    return captured
+
+
+def _sweep(roots, root_grads, retain_graph, create_graph, capture):
     Tensor = _tensor.Tensor
     captured = None
     capture_at = {}
@@ -316,11 +414,12 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
 
     buffers = {}
     root_nodes = []
+    root_leaves = []
     for root, grad in zip(roots, root_grads):
         if root.grad_fn is None:
             if not root.requires_grad:
                 raise RuntimeError("backward: the tensor does not require grad and has no grad_fn")
-            deliver_to_leaf(root, grad)
+            root_leaves.append((root, grad))
             continue
         slots = buffers.setdefault(root.grad_fn, [None] * len(root.grad_fn._output_meta))
         slot = slots[root._output_index]
@@ -335,9 +434,21 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
     try:
         order = topological_order(root_nodes)
         needed = _leading_to(order, capture_at) if capture is not None else None
+        pending = _hooked_leaf_counts(order) if _post_accumulate_hooks and capture is None else None
+        for leaf, grad in root_leaves:
+            deliver_to_leaf(leaf, grad)
+            if pending is None:
+                continue
+            if id(leaf) in pending:      # more gradient comes through the graph: fire then
+                pending[id(leaf)][2] = True
+            else:
+                for hook in list(_hooks_of(leaf)):
+                    hook(leaf)
         for node in reversed(order):
             slots = buffers.pop(node, None)
             if slots is None:
+                if pending:
+                    _count_down(node, pending)
                 continue
             with backend.device_context(node._device):   # its arrays live there (cuda:1 as well)
                 grads = _output_grads(node, slots, create_graph)
@@ -368,6 +479,8 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                     grad = _fit_grad(node, target, index, grad, create_graph)
                     if index < 0:
                         deliver_to_leaf(target, grad)
+                        if pending and id(target) in pending:
+                            pending[id(target)][2] = True
                         continue
                     slots = buffers.get(target)
                     if slots is None:
@@ -376,6 +489,8 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                         slots[index] = _Accumulator(grad)
                     else:
                         slots[index].add(grad)
+                if pending:
+                    _count_down(node, pending)
     finally:
         _grad_mode.enabled = previous_mode
     return captured

@@ -188,6 +188,12 @@ class Tensor:
     def zero_grad(self):
         self.grad = None
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(self)`` whenever a backward has finished accumulating this leaf's ``.grad``
+        (data parallelism starts a gradient bucket's all-reduce there). Returns a handle with
+        ``remove()``."""
+        return autograd.register_post_accumulate_grad_hook(self, hook)
+
     # ---------------------------------------------------------------- arithmetic
     def __add__(self, other):
         return ops.add(self, other)
