@@ -74,3 +74,11 @@ def integers(low, high, shape, device="cpu"):
 def permutation(n: int):
     """A random permutation of range(n) from the CPU stream (for shuffling data)."""
     return _cpu.permutation(n)
+
+
+def fork_for_rank(rank: int) -> None:
+    """Give this process streams of its own, derived from the current ones and ``rank``: ranks
+    seeded alike (so that they built the same weights) then draw different dropout masks, and the
+    job as a whole is still reproducible from the one seed."""
+    base = int(_cpu.integers(0, 1 << 62))
+    manual_seed(int(np.random.SeedSequence([base, int(rank)]).generate_state(1, np.uint64)[0] >> 2))

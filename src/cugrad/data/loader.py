@@ -23,10 +23,17 @@ class DataLoader:
     ``dataset`` is a :class:`Dataset` (yields ``(x, y)``) or a tuple of arrays of equal length
     (yields tuples of the same arity). Items are cugrad Tensors (``as_tensors=True``) or raw
     device arrays.
+
+    Data parallelism: with ``world_size`` > 1, ``batch_size`` is the *global* batch (a multiple of
+    ``world_size``) and rank ``rank`` gets its contiguous share of each global batch. Every rank
+    draws the same permutation from the same ``seed`` (give them one; the order moves on by itself
+    each epoch), so together the ranks see exactly the batches one process would, and every rank
+    takes the same number of steps. A last partial batch is split as evenly as it goes (shares
+    differ by at most one sample); one smaller than ``world_size`` is dropped on every rank.
     """
 
     def __init__(self, dataset, batch_size: int, shuffle: bool = True, seed=None, drop_last: bool = False,
-                 device=None, as_tensors: bool = True):
+                 device=None, as_tensors: bool = True, rank: int = 0, world_size: int = 1):
         if isinstance(dataset, Dataset):
             arrays = (dataset.X, dataset.y)
         elif isinstance(dataset, (tuple, list)):
@@ -41,6 +48,17 @@ class DataLoader:
                 raise ValueError(f"DataLoader arrays differ in length: {[len(a) for a in arrays]}")
         if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if isinstance(world_size, bool) or not isinstance(world_size, (int, np.integer)) or world_size < 1:
+            raise ValueError(f"DataLoader: world_size must be a positive integer, got {world_size!r}")
+        if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or not 0 <= rank < world_size:
+            raise ValueError(f"DataLoader: rank must be in [0, {world_size}), got {rank!r}")
+        if batch_size % world_size:
+            raise ValueError(f"DataLoader: the global batch size {batch_size} is not divisible by the world size "
+                             f"{world_size}; choose a multiple of {world_size}")
+        if world_size > 1 and seed is None and shuffle:
+            raise ValueError("DataLoader: with world_size > 1 every rank must shuffle alike: pass the same seed on "
+                             "every rank")
+        self.rank, self.world_size = int(rank), int(world_size)
         self.n = n
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
@@ -61,10 +79,9 @@ class DataLoader:
         self._order_epoch = None
 
     def __len__(self) -> int:
-        """Batches per epoch."""
-        if self.drop_last:
-            return self.n // self.batch_size
-        return -(-self.n // self.batch_size)
+        """Batches per epoch (the same on every rank)."""
+        full, rest = divmod(self.n, self.batch_size)
+        return full + (0 < rest and not self.drop_last and rest >= self.world_size)
 
     def _epoch_order(self):
         if not self.shuffle:
@@ -96,7 +113,7 @@ class DataLoader:
             from ..tensor import Tensor
             wrap = Tensor._wrap  # the batch is already a fresh device array: no second copy
         for i in range(self.position, nb):
-            lo, hi = i * self.batch_size, min((i + 1) * self.batch_size, self.n)
+            lo, hi = self._share(i * self.batch_size, min((i + 1) * self.batch_size, self.n))
             if order is None:
                 batch = tuple(a[lo:hi] for a in self._arrays)
             else:
@@ -112,6 +129,11 @@ class DataLoader:
             else:
                 self.position = i + 1
             yield batch[0] if self.single else batch
+
+    def _share(self, lo, hi):
+        """This rank's contiguous part of the global batch [lo, hi)."""
+        size = hi - lo
+        return lo + size * self.rank // self.world_size, lo + size * (self.rank + 1) // self.world_size
 
     def state_dict(self) -> dict:
         """JSON-able resume state: epoch, position in it, and the RNG state at the epoch's start."""

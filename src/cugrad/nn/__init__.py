@@ -1,5 +1,5 @@
 """``cugrad.nn``: modules, initialisers, losses and the functional API."""
-from . import functional, init
+from . import functional, init, parallel
 from .layers import (
     ACTIVATIONS,
     GELU,
@@ -19,7 +19,7 @@ from .loss import CrossEntropyLoss, HingeLoss, MSELoss
 from .module import Module, Parameter
 
 __all__ = [
-    "functional", "init", "Module", "Parameter", "Linear", "Identity", "ReLU", "LeakyReLU", "Sigmoid",
+    "functional", "init", "parallel", "Module", "Parameter", "Linear", "Identity", "ReLU", "LeakyReLU", "Sigmoid",
     "Tanh", "GELU", "Softplus", "Dropout", "LayerNorm", "Sequential", "MLP", "CrossEntropyLoss",
     "MSELoss", "HingeLoss", "ACTIVATIONS",
 ]
