@@ -42,6 +42,8 @@ def mpiexec():
 
 def run_ranks(n, *args, timeout=120):
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
+               # an Open MPI mpiexec refuses root without these (MPICH's ignores them)
+               OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
     start = time.monotonic()
     proc = subprocess.run([mpiexec(), "-n", str(n), sys.executable, *args], env=env, capture_output=True,
