@@ -108,6 +108,30 @@ if [ "${GPU_CHECK_SKIP_BENCH:-0}" != 1 ]; then
             --benchmark-json="$OUT/results-$name.json" --junitxml="$OUT/bench-$name.xml"
     done
 
+    # ------------------------------------------------------------ 3b. data parallel on all GPUs
+    # one rank per GPU under the venv's mpiexec (the dist extra), on 1 rank and on all of them; each
+    # rank writes its own JSON; rank 0's are compared with benchmarks/allreduce_model.py. The CPU
+    # dry run takes 2 CPU ranks, so the pipeline is exercised where no GPU is.
+    NGPU=$("$PY" -c 'import cupy; print(cupy.cuda.runtime.getDeviceCount())' 2>/dev/null || echo 0)
+    [ "${GPU_CHECK_ALLOW_CPU:-0}" = 1 ] && NGPU=2
+    MPIEXEC=$(dirname "$(command -v "$PY")")/mpiexec
+    [ -x "$MPIEXEC" ] || MPIEXEC=$(command -v mpiexec || true)
+    if [ "$NGPU" -lt 2 ]; then
+        say "skip bench distributed: $NGPU GPU(s) visible, it needs 2+"
+    elif [ -z "$MPIEXEC" ]; then
+        say "skip bench distributed: no mpiexec (pip install 'cugrad[dist]')"
+        FAILED+=("distributed(no mpiexec)")
+    else
+        for n in 1 "$NGPU"; do
+            run_stage "bench distributed on $n rank(s)" 90 env OPENBLAS_NUM_THREADS=1 OUT_JSON="$OUT/dist-$n" \
+                "$MPIEXEC" -n "$n" sh -c 'exec "$0" "$@" --benchmark-json="$OUT_JSON.rank${PMI_RANK:-${OMPI_COMM_WORLD_RANK:-0}}.json"' \
+                "${PYTEST[@]}" benchmarks/test_bench_distributed.py -m "$MARK" "${BENCH[@]}"
+        done
+        "$PY" benchmarks/allreduce_model.py --compare "$OUT/dist-1.rank0.json" \
+            "$OUT/dist-$NGPU.rank0.json" 2>&1 | tee -a "$LOG"
+        [ "${PIPESTATUS[0]}" -eq 0 ] || FAILED+=("distributed compare")
+    fi
+
     # ------------------------------------------------------------ 4. report
     say "--- report"
     "$PY" benchmarks/report.py "$OUT"/results-*.json --merge "$OUT/results.json" -o "$OUT" \
