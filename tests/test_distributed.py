@@ -377,3 +377,25 @@ def test_fork_for_rank_is_reproducible_and_distinct():
         cugrad.random.fork_for_rank(rank)
         draws.append(cugrad.rand(4, dtype="float64").numpy().tolist())
     assert draws[0] == draws[2] and draws[0] != draws[1]
+
+
+def test_ddp_hooks_keep_neither_wrapper_nor_parameters_alive():
+    import gc
+    import weakref
+
+    pytest.importorskip("mpi4py")
+    dist.init_process_group("mpi")
+    try:
+        model = nn.Linear(3, 2, dtype="float64")
+        ddp = nn.parallel.DistributedDataParallel(model)
+        ddp(cugrad.ones((2, 3), dtype="float64")).sum().backward()
+        assert model.weight.grad.numpy().tolist() == [[2.0] * 3] * 2   # averaged over one rank
+        wrapper, weight = weakref.ref(ddp), weakref.ref(model.weight)
+        del ddp
+        gc.collect()
+        assert wrapper() is None
+        del model
+        gc.collect()
+        assert weight() is None
+    finally:
+        dist.destroy_process_group()

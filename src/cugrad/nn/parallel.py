@@ -12,6 +12,7 @@ for them all and writes the averaged gradients back.
 from __future__ import annotations
 
 import contextlib
+import weakref
 
 from .. import autograd, backend, distributed as dist, random
 from ..tensor import Tensor
@@ -87,7 +88,8 @@ class DistributedDataParallel(Module):
         for b, bucket in enumerate(self._buckets):
             for i, (_, p) in enumerate(bucket.members):
                 self._where[id(p)] = (b, i)
-        self._hooks = [p.register_post_accumulate_grad_hook(self._grad_ready) for _, p in trained]
+        hook = _weak_hook(self)
+        self._hooks = [p.register_post_accumulate_grad_hook(hook) for _, p in trained]
         self._sync = True
         self._armed = False
         self._next = 0
@@ -157,6 +159,19 @@ class DistributedDataParallel(Module):
 
     def extra_repr(self) -> str:
         return f"world_size={dist.get_world_size()}, buckets={self.bucket_sizes}"
+
+
+def _weak_hook(ddp):
+    """The parameters' hook, holding the wrapper weakly: the engine's hook table must not keep a
+    dropped wrapper (and its buckets) alive; the hook of a dead one does nothing."""
+    ref = weakref.ref(ddp)
+
+    def hook(p):
+        owner = ref()
+        if owner is not None:
+            owner._grad_ready(p)
+
+    return hook
 
 
 def _make_buckets(params, first_cap, cap):
