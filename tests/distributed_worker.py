@@ -202,8 +202,15 @@ def main():
     if sys.argv[1:] == ["fail"]:
         fail()
         return
+    nccl_error = None
+    if not cugrad.cuda.is_available():   # every rank must refuse alike, before any id exchange
+        try:
+            dist.init_process_group("nccl")
+        except RuntimeError as exc:
+            nccl_error = str(exc)
     dist.init_process_group()
     rank, world = dist.get_rank(), dist.get_world_size()
+    report("nccl_without_gpu", nccl_error)
     for case in (case_collectives, case_equivalence, case_checkpoint, case_no_sync, case_unused, case_mismatch, case_sync_and_rng):
         case(rank, world)
     dist.barrier()

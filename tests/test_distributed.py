@@ -105,6 +105,14 @@ def test_weights_synchronised_then_rng_forked(results):
     assert len(set(draws)) == world
 
 
+@pytest.mark.skipif(cugrad.cuda.is_available(), reason="checks the error where no GPU is visible")
+def test_nccl_without_a_gpu_refused_on_every_rank(results):
+    world, found = results
+    messages = found["nccl_without_gpu"]["value"]
+    assert len(messages) == world
+    assert all(m.startswith("init_process_group: backend 'nccl' needs a visible GPU") for m in messages)
+
+
 def test_collectives_values(results):
     world, found = results
     item = found["collectives"]["value"][0]

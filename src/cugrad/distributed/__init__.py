@@ -67,7 +67,10 @@ def init_process_group(backend: str = "auto", timeout: float = 300.0):
     env = launch.from_environment()
     use_mpi = name == "mpi" or env.mpi or (name == "auto" and env.launcher == "none")
     host = _mpi_group(env) if use_mpi else None
+    previous_hook = None
     if host is not None:
+        # from here on an uncaught error on one rank (a failed NCCL setup included) ends them all
+        previous_hook = mpi.install_abort_hook(host)
         rank, world, local = host.rank, host.world_size, host.local_rank()
     else:
         rank, world, local = env.rank, env.world_size, env.local_rank
@@ -77,8 +80,7 @@ def init_process_group(backend: str = "auto", timeout: float = 300.0):
     elif name == "auto" and _gpu_collectives_possible():
         gpu = _nccl_group(rank, world, local, host, timeout)
     _group = _Group(name, rank, world, local, host, gpu)
-    if host is not None:
-        _group.previous_excepthook = mpi.install_abort_hook(host)
+    _group.previous_excepthook = previous_hook
     return _group
 
 
