@@ -65,7 +65,7 @@ def test_file_is_plain_safetensors_with_dotted_names(tmp_path):
     assert "model.0.weight" in flat and "optimizer.state.0.exp_avg" in flat
     n = struct.unpack("<Q", p.read_bytes()[:8])[0]
     meta = json.loads(p.read_bytes()[8:8 + n])["__metadata__"]
-    assert meta["format"] == "cugrad" and meta["format_version"] == "2"
+    assert meta["format"] == "cugrad" and meta["format_version"] == "3"
 
 
 def test_bfloat16_arrays_round_trip_bit_for_bit(tmp_path):
