@@ -114,7 +114,7 @@ def test_only_bench_passes_unknown_arguments_on(capsys):
 
 
 def test_parse_hidden_forms():
-    from cugrad.training import parse_hidden
+    from cugrad.runs import parse_hidden
     assert parse_hidden(["64,64"]) == parse_hidden(["64 64"]) == parse_hidden(["64", "64"]) == [64, 64]
     assert parse_hidden(["none"]) == []
 
@@ -178,10 +178,16 @@ def test_checkpoint_for_another_architecture(tmp_path, good_checkpoint):
     assert "--hidden [32, 32] does not match the checkpoint" in r.stderr
     # a checkpoint whose weights do not fit its configuration (edited, or from another model)
     ck = io.load(good_checkpoint)
-    ck["model"]["0.weight"] = np.zeros((3, 2), np.float32)
+    w = ck["model"]["0.weight"]
+    ck["model"]["0.weight"] = np.zeros(w.shape[::-1], np.float32)  # as many values, another shape
     io.save(ck, tmp_path / "other.safetensors")
     r = _cli(tmp_path, "eval", "other.safetensors")
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "shape mismatch for '0.weight'" in r.stderr
+    ck["model"]["0.weight"] = np.zeros((3, 2), np.float32)  # fewer values: refused before building the MLP
+    io.save(ck, tmp_path / "other.safetensors")
+    r = _cli(tmp_path, "eval", "other.safetensors")
+    assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
+    assert "is corrupt: its configuration (MLP 2→8→2, 42 parameters) does not match its 32 stored weights" in r.stderr
     # data with another number of features than the model
     (tmp_path / "three.csv").write_text("1,2,3,0\n4,5,6,1\n")
     r = _cli(tmp_path, "eval", str(good_checkpoint), "--data", "three.csv")

@@ -259,3 +259,117 @@ def test_loader_yields_tensors_when_core_exists():
     loader = DataLoader(data.xor(8), 4, seed=0)
     xb, yb = next(iter(loader))
     assert isinstance(xb, tensor.Tensor) and xb.shape == (4, 2) and not xb.requires_grad
+
+
+# --------------------------------------------------------------------------- hostile values
+
+@pytest.mark.parametrize("X,match", [
+    (np.ones((3, 2)) + 1j, "must be real numbers, got dtype complex128"),
+    (np.array(["2020-01-01"] * 3, dtype="datetime64[D]"), "must be real numbers, got dtype datetime64"),
+    (np.arange(3).astype("timedelta64[s]"), "must be real numbers, got dtype timedelta64"),
+    (np.array([[1.0, 1e300], [0, 0], [0, 0]]), r"hold 1e\+300 at row 1, column 2, beyond float32's range"),
+])
+def test_features_that_float32_cannot_hold_are_refused(X, match):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # refused before a cast could warn (ComplexWarning, overflow)
+        with pytest.raises(DataError, match=match):
+            data.make_dataset(X, np.array([0, 1, 0]))
+
+
+def test_float32_extremes_are_kept():
+    X = np.array([[3.4e38], [-3.4e38]])
+    np.testing.assert_array_equal(data.make_dataset(X, np.array([0, 1])).X[:, 0], np.float32([3.4e38, -3.4e38]))
+
+
+@pytest.mark.parametrize("y,match", [
+    (np.array([0, 2_000_000_000, 1]), "class label 2000000000 at row 2 is out of range.*at most 1,000,000 classes"),
+    (np.array([0.0, 1e20, 1.0]), r"class label 1e\+20 at row 2 is out of range"),
+    (np.array([0, 2**64 - 1, 1], dtype=np.uint64), "class label 18446744073709551615 at row 2 is out of range"),
+    (np.array([0, -2_000_000_000, 1]), "class label -2000000000 at row 2 is out of range"),
+    (np.array([0, 1.5, 1]), "must be integers, got 1.5 at row 2"),
+    (np.array([0, 1, 2]) + 0j, "must be integers or names, got dtype complex128"),
+])
+def test_class_labels_beyond_the_class_limit_are_refused(y, match):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no cast that wraps, saturates or warns on the way
+        with pytest.raises(DataError, match=match):
+            data.make_dataset(np.ones((3, 2)), y)
+
+
+def test_largest_class_index_is_accepted():
+    ds = data.make_dataset(np.ones((2, 1)), np.array([0, data.files.MAX_CLASSES - 1]))
+    assert ds.num_classes == data.files.MAX_CLASSES
+
+
+@pytest.mark.parametrize("y,match", [
+    (np.array(1.0), r"must be 1-D or 2-D, got shape \(\)"),
+    (np.ones((3, 1)) + 1j, "must be real numbers, got dtype complex128"),
+    (np.array([1.0, 1e300, 2.0]), r"targets hold 1e\+300 at row 2"),
+])
+def test_bad_regression_targets(y, match):
+    with pytest.raises(DataError, match=match):
+        data.make_dataset(np.ones((3, 2)), y, task="regression")
+
+
+def test_npz_holding_one_array_and_broken_npz(tmp_path):
+    np.save(tmp_path / "a.npy", np.ones(3))
+    (tmp_path / "a.npy").rename(tmp_path / "a.npz")
+    with pytest.raises(DataError, match="holds a single .npy array, not a .npz archive"):
+        load_dataset(str(tmp_path / "a.npz"))
+    (tmp_path / "b.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the file is closed (no ResourceWarning)
+        with pytest.raises(DataError, match="not a valid .npz archive"):
+            load_dataset(str(tmp_path / "b.npz"))
+
+
+# --------------------------------------------------------------------------- a model's classes
+
+def test_labels_map_through_a_models_class_names(tmp_path):
+    (tmp_path / "some.csv").write_text("a,b,label\n1,2,emu\n3,4,dog\n5,6,emu\n")
+    ds = load_dataset(str(tmp_path / "some.csv"), classes=["cat", "dog", "emu"])
+    assert list(ds.y) == [2, 1, 2] and ds.num_classes == 3 and ds.classes == ["cat", "dog", "emu"]
+    alone = load_dataset(str(tmp_path / "some.csv"))  # without the model's list: numbered from the file
+    assert list(alone.y) == [1, 0, 1]
+
+
+def test_labels_map_through_numeric_classes_and_indices():
+    ds = data.make_dataset(np.ones((2, 1)), np.array([1, 1]), classes=[-1, 1])
+    assert list(ds.y) == [1, 1] and ds.num_classes == 2
+    ds = data.make_dataset(np.ones((2, 1)), np.array([2.0, 0.0]), classes=range(3))
+    assert list(ds.y) == [2, 0] and ds.num_classes == 3 and ds.classes is None
+
+
+@pytest.mark.parametrize("y,classes,match", [
+    (np.array(["cat", "wolf"]), ["cat", "dog"], r"class label 'wolf' at row 2 is not one of the model's 2 classes \(cat, dog\)"),
+    (np.array([0, 5]), range(3), "class label 5 at row 2 is not one of the model's 3 classes"),
+    (np.array([-1, 0]), range(3), "class label -1 at row 1 is not one of the model's 3 classes"),
+    (np.array([0, 1]), ["cat", "dog"], "are numbers, but the model's classes are cat, dog"),
+    (np.array(["cat", "dog"]), range(2), "are names, but the model's classes are 0, 1"),
+])
+def test_labels_a_model_does_not_know_are_refused(y, classes, match):
+    with pytest.raises(DataError, match=match):
+        data.make_dataset(np.ones((2, 1)), y, classes=classes)
+
+
+def test_builtin_set_maps_through_a_models_classes():
+    with pytest.raises(DataError, match="class label 2 at row .* in 'spiral' is not one of the model's 2 classes"):
+        load_dataset("spiral", n_per_class=3, classes=range(2))
+    assert load_dataset("xor", n_per_class=3, classes=range(2)).num_classes == 2
+
+
+# --------------------------------------------------------------------------- the split is never empty
+
+@pytest.mark.parametrize("n_classes,fraction,part", [(3, 0.2, "test"), (3, 0.9, "training"), (2, 0.2, "test")])
+def test_split_refuses_an_empty_part(n_classes, fraction, part):
+    ds = data.make_dataset(np.arange(n_classes, dtype=float), np.arange(n_classes))  # one sample per class
+    with pytest.raises(DataError, match=f"the {part} split of 'data' is empty: {n_classes} samples"):
+        train_test_split(ds, fraction)
+
+
+def test_split_of_two_samples_of_one_class_has_both_parts():
+    tr, te = train_test_split(data.make_dataset(np.ones((2, 1)), np.array([0, 0])), 0.2)
+    assert len(tr) == 1 and len(te) == 1

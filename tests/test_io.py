@@ -65,7 +65,7 @@ def test_file_is_plain_safetensors_with_dotted_names(tmp_path):
     assert "model.0.weight" in flat and "optimizer.state.0.exp_avg" in flat
     n = struct.unpack("<Q", p.read_bytes()[:8])[0]
     meta = json.loads(p.read_bytes()[8:8 + n])["__metadata__"]
-    assert meta["format"] == "cugrad" and meta["format_version"] == "2"
+    assert meta["format"] == "cugrad" and meta["format_version"] == "3"
 
 
 def test_bfloat16_arrays_round_trip_bit_for_bit(tmp_path):
@@ -208,3 +208,106 @@ def test_newer_format_version_is_refused(tmp_path):
 
 def test_checkpoint_error_is_value_error():
     assert issubclass(CheckpointError, ValueError)
+
+
+# --------------------------------------------------------------------------- the header is checksummed too
+
+def _header_span(data):
+    return 8 + struct.unpack("<Q", data[:8])[0]
+
+
+def test_every_bit_flip_in_the_header_is_caught(tmp_path):
+    """A checkpoint's metadata (config, seed, structure) and each tensor's dtype and shape are
+    covered by the checksum: a flipped bit anywhere in the header never loads as another object."""
+    p = tmp_path / "c.safetensors"
+    io.save({"config": {"seed": 0, "activation": "relu", "hidden": [64, 64]}, "w": np.arange(6, dtype=np.float32)}, p)
+    good = p.read_bytes()
+    for i in range(_header_span(good)):  # each byte once, the bit cycling through all 8
+        data = bytearray(good)
+        data[i] ^= 1 << (i % 8)
+        _write(p, bytes(data))
+        with pytest.raises(CheckpointError, match="c.safetensors"):
+            io.load(p)
+
+
+def test_flipped_seed_digit_is_corrupt(tmp_path):
+    p = tmp_path / "c.safetensors"
+    io.save({"config": {"seed": 0}, "w": np.ones(2)}, p)
+    data = bytearray(p.read_bytes())
+    at = data.index(b'seed\\":0') + len(b'seed\\":')
+    data[at] ^= 1  # "0" -> "1": still valid JSON, a different seed
+    with pytest.raises(CheckpointError, match="corrupt: its metadata or tensor data fail the CRC-32 check"):
+        io.load(_write(p, bytes(data)))
+
+
+def test_version_2_checkpoints_still_load_and_their_tensor_checksum_holds(tmp_path):
+    """Format 2 checksummed the tensor bytes only; such files load as before (their metadata is
+    not protected, see the module docstring), and damaged tensor bytes are still caught."""
+    from safetensors.numpy import save
+    w = np.arange(4.0)
+    structure = json.dumps({"w": {"__tensor__": "w"}, "step": 3})
+    meta = {"format": "cugrad", "format_version": "2", "structure": structure, "crc32": io._crc({"w": w})}
+    raw = save({"w": w}, metadata=meta)
+    back = io.load(_write(tmp_path / "c", raw))
+    assert back["step"] == 3 and back["w"].tolist() == [0.0, 1.0, 2.0, 3.0]
+    bad = bytearray(raw)
+    bad[-1] ^= 0x01
+    with pytest.raises(CheckpointError, match="tensor data fails the CRC-32 check"):
+        io.load(_write(tmp_path / "c", bytes(bad)))
+
+
+def test_format_3_without_checksum_is_corrupt(tmp_path):
+    from safetensors.numpy import save
+    raw = save({"w": np.ones(1)}, metadata={"format": "cugrad", "format_version": "3",
+                                            "structure": json.dumps({"w": {"__tensor__": "w"}})})
+    with pytest.raises(CheckpointError, match="corrupt: its checksum is missing"):
+        io.load(_write(tmp_path / "c", raw))
+
+
+@pytest.mark.parametrize("version", ["0", "-1", "x", ""])
+def test_bad_format_version_is_corrupt(tmp_path, version):
+    from safetensors.numpy import save
+    raw = save({"w": np.ones(1)}, metadata={"format": "cugrad", "format_version": version, "structure": "{}"})
+    with pytest.raises(CheckpointError, match="corrupt: bad format version"):
+        io.load(_write(tmp_path / "c", raw))
+
+
+# --------------------------------------------------------------------------- temp files of the atomic writer
+
+def _temp(folder, name, age_s=0.0, suffix="abcd1234"):
+    p = folder / f".{name}.{suffix}.tmp"
+    p.write_bytes(b"x" * 100)
+    t = io._STARTED - age_s
+    os.utime(p, (t, t))
+    return p
+
+
+def test_save_removes_stale_temp_files_of_its_own_target_only(tmp_path):
+    stale = _temp(tmp_path, "c.safetensors", age_s=60)
+    fresh = _temp(tmp_path, "c.safetensors", age_s=-60, suffix="fresh123")  # written after this process began
+    other = _temp(tmp_path, "other.safetensors", age_s=60)                  # another file's
+    lookalike = tmp_path / ".c.safetensors.notours.tmp"                      # not our 8-character pattern
+    lookalike.write_bytes(b"y")
+    os.utime(lookalike, (0, 0))
+    io.save({"v": 1}, tmp_path / "c.safetensors")
+    assert not stale.exists()
+    assert fresh.exists() and other.exists() and lookalike.exists()
+    assert io.load(tmp_path / "c.safetensors")["v"] == 1
+
+
+def test_save_keeps_a_temp_file_another_writer_holds(tmp_path):
+    fcntl = pytest.importorskip("fcntl")
+    held = _temp(tmp_path, "c.safetensors", age_s=60)
+    with open(held, "rb") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)  # a live (slow) save in another process looks like this
+        io.save({"v": 1}, tmp_path / "c.safetensors")
+        assert held.exists()
+    io.save({"v": 2}, tmp_path / "c.safetensors")  # released: now it is a leftover
+    assert not held.exists()
+
+
+def test_write_error_names_the_target_not_the_temp_file(tmp_path):
+    target = tmp_path / "missing_dir" / "c.safetensors"
+    with pytest.raises(FileNotFoundError) as info:
+        io.save({"v": 1}, target)
+    assert info.value.filename == str(target) and ".tmp" not in str(info.value)

@@ -1,9 +1,11 @@
 """The ``cugrad`` command: ``train``, ``eval``, ``info``, ``bench``.
 
 This module parses the flags and dispatches; the runs themselves are in :mod:`cugrad.training`.
-Every user error (bad flag, missing or malformed data, bad checkpoint) ends the command with a
-non-zero exit status and one line on stderr, ``cugrad: error: ...``, with no traceback. Files are
-written atomically, so an error or Ctrl-C never leaves a half-written checkpoint or picture.
+Every user error (bad flag, missing or malformed data, bad checkpoint, a run that diverges or does
+not fit in memory) ends the command with a non-zero exit status and one line on stderr,
+``cugrad: error: ...``, with no traceback. NumPy's floating-point warnings are off (the runs check
+for NaN/inf themselves); any other warning is one ``cugrad: warning: ...`` line. Files are written
+atomically, so an error or Ctrl-C never leaves a half-written checkpoint or picture.
 Set CUGRAD_DEBUG=1 to see tracebacks of unexpected errors.
 """
 from __future__ import annotations
@@ -15,14 +17,15 @@ import platform
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from . import training
+from . import nn, training
 from .data import DataError
 from .io import CheckpointError
-from .training import CLIError
+from .runs import CLIError
 
 PROG = "cugrad"
 
@@ -50,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--test-fraction", type=float, help="share held out for testing (default: 0.2)")
     m = t.add_argument_group("model")
     m.add_argument("--hidden", nargs="+", help="hidden widths: 64,64 or 64 64 (default: 128,128); 'none' for no hidden layer")
-    m.add_argument("--activation", choices=["relu", "leaky_relu", "tanh", "sigmoid", "gelu", "softplus"])
+    m.add_argument("--activation", choices=list(nn.ACTIVATIONS), metavar="NAME",
+                   help="hidden-layer activation: " + ", ".join(nn.ACTIVATIONS) + " (default: relu)")
     m.add_argument("--dropout", type=float, help="dropout after each hidden layer (default: 0)")
     m.add_argument("--checkpoint", help="gradient checkpointing: none, sqrt or a number of segments")
     o = t.add_argument_group("optimisation")
@@ -68,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="float32 matmul precision on GPU: highest = fp32, high = TF32, "
                         "medium = bf16 where available, else TF32 (always TF32 through CuPy)")
     r.add_argument("--out", default=None, help="output directory (default: runs/)")
-    r.add_argument("--name", help="run name (default: <data>-<date>-<time>)")
+    r.add_argument("--name", help="run name (default: <data>-<date>-<time>); an existing run of that name is "
+                                  "kept unless --overwrite")
+    r.add_argument("--overwrite", action="store_true", help="replace the run already in --out/--name")
     r.add_argument("--resume", metavar="PATH", help="continue from a checkpoint written by cugrad train")
     r.add_argument("--no-plots", action="store_true", help="do not draw curves.png / boundary.png")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -107,7 +113,10 @@ def main(argv=None) -> int:
             raise CLIError("missing command: train, eval, info or bench (see 'cugrad --help')", code=2)
         if args.command == "bench":
             return cmd_bench(args, extra[1:] if extra[:1] == ["--"] else extra)
-        return {"train": training.train, "eval": training.evaluate, "info": cmd_info}[args.command](args)
+        run = {"train": training.train, "eval": training.evaluate, "info": cmd_info}[args.command]
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return run(args)
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0
     except KeyboardInterrupt:
@@ -123,6 +132,9 @@ def main(argv=None) -> int:
 def _describe(exc) -> str:
     if isinstance(exc, (CLIError, DataError, CheckpointError)):
         return str(exc)
+    if isinstance(exc, MemoryError):
+        return (f"out of memory ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+                f"try a smaller --batch-size, --hidden or data set")
     if isinstance(exc, OSError):
         where = f" {exc.filename!r}" if exc.filename else ""
         return f"cannot access{where}: {exc.strerror or exc}"
@@ -132,6 +144,12 @@ def _describe(exc) -> str:
 
 def _err(message: str) -> None:
     print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line, without the source line Python would print under it."""
+    text = str(message).splitlines()[0] if str(message) else ""
+    print(f"{PROG}: warning: {category.__name__}: {text}", file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------- info, bench

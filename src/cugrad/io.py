@@ -4,10 +4,17 @@
 CuPy arrays and cugrad Tensors (a model's state_dict, an optimizer's, the step, RNG state, a
 config). Arrays become safetensors tensors named by their dotted path (``model.0.weight``); the
 rest of the structure is kept as JSON in the file's ``__metadata__`` with a format tag and version,
-and a CRC-32 of the tensor bytes so a damaged file is caught on load.
+and a CRC-32 over the metadata and every tensor's name, dtype, shape and bytes, so a damaged file
+(a flipped bit in a stored seed as much as in a weight) is caught on load.
 
-Files are written atomically: a temp file in the same directory, fsync, ``os.replace``, fsync of
-the directory — a crash mid-write leaves the previous file intact. Anything that is not a cugrad
+Older formats still load: version 1 has no checksum, version 2 one of the tensor bytes only, so
+damage to their metadata is not detected here (``cugrad train/eval`` still check the structure of
+what they read).
+
+Files are written atomically: a temp file ``.<name>.XXXXXXXX.tmp`` in the same directory, locked
+while it is written, fsync, ``os.replace``, fsync of the directory — a crash mid-write leaves the
+previous file intact. Temp files of ``<name>`` that a killed writer left behind (unlocked, older
+than this process) are removed by the next save to ``<name>``. Anything that is not a cugrad
 checkpoint, or is truncated or damaged, raises :class:`CheckpointError` naming the file and what
 is wrong.
 """
@@ -15,8 +22,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 import tempfile
+import time
 import zlib
 
 import numpy as np
@@ -26,11 +35,13 @@ from . import backend
 __all__ = ["save", "load", "CheckpointError", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "cugrad"
-FORMAT_VERSION = 2          # 2: bfloat16 arrays (stored as their uint16 bits, the dtype in the structure)
+FORMAT_VERSION = 3          # 2: bfloat16 arrays (stored as their uint16 bits, the dtype in the structure)
+                            # 3: the checksum covers the metadata and the tensors' dtypes and shapes
 # markers inside the JSON structure; user dicts may not use these keys
 _T, _TUPLE, _ITEMS, _BITS_OF = "__tensor__", "__tuple__", "__items__", "__bits_of__"
 _RESERVED = (_T, _TUPLE, _ITEMS, _BITS_OF)
 _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit
+_STARTED = time.time()           # temp files older than this process cannot be its own writes
 
 
 class CheckpointError(ValueError):
@@ -96,11 +107,16 @@ def _encode(value, path, tensors):
                     f"expected arrays, Tensors, numbers, strings, None, lists, tuples and dicts")
 
 
-def _crc(tensors) -> str:
-    crc = 0
+def _crc(tensors, meta=None) -> str:
+    """CRC-32 of the tensors' names and bytes (format 2); given the metadata (all of it but the
+    checksum), also of that and of each tensor's dtype and shape (format 3)."""
+    crc = 0 if meta is None else zlib.crc32(json.dumps(meta, sort_keys=True).encode())
     for name in sorted(tensors):
+        arr = tensors[name]
         crc = zlib.crc32(name.encode(), crc)
-        crc = zlib.crc32(tensors[name].reshape(-1).view(np.uint8), crc)
+        if meta is not None:
+            crc = zlib.crc32(f"{arr.dtype.str}{arr.shape}".encode(), crc)
+        crc = zlib.crc32(arr.reshape(-1).view(np.uint8), crc)
     return f"{crc:08x}"
 
 
@@ -111,7 +127,8 @@ def to_bytes(obj) -> bytes:
     tensors = {}
     structure = _encode(obj, "", tensors)
     meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
-            "structure": json.dumps(structure, separators=(",", ":")), "crc32": _crc(tensors)}
+            "structure": json.dumps(structure, separators=(",", ":"))}
+    meta["crc32"] = _crc(tensors, meta)
     return safetensors.numpy.save(tensors, metadata=meta)
 
 
@@ -121,26 +138,69 @@ def save(obj, path) -> None:
 
 
 def atomic_write(path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that readers see the old file or the new one, never a part."""
+    """Replace ``path`` with ``data`` so that readers see the old file or the new one, never a part.
+    An OSError names ``path``, not the hidden temp file."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    name = os.path.basename(path)
+    _remove_stale_temps(folder, name)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
+            locked = _lock(f)  # held until the rename: other processes' saves see a live write
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file normal permissions
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+            if not locked:
+                f.close()      # where there is no lock (Windows) an open file cannot be renamed
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file normal permissions
+            os.replace(tmp, path)
+    except BaseException as exc:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise OSError(exc.errno, exc.strerror, path) from None
         raise
     _fsync_dir(folder)
+
+
+def _lock(f) -> bool:
+    """Take an exclusive lock on open file ``f`` without waiting; False when another holds it.
+    Where there is no fcntl (Windows) nothing is locked and stale temp files are left alone."""
+    try:
+        import fcntl
+    except ImportError:
+        return False
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+
+
+def _remove_stale_temps(folder, name) -> None:
+    """Delete temp files of ``name`` (``.<name>.XXXXXXXX.tmp``, as atomic_write makes them) that no
+    live writer holds: unlocked, and last written before this process started."""
+    pattern = re.compile(r"\." + re.escape(name) + r"\.[A-Za-z0-9_]{8}\.tmp")
+    try:
+        entries = [e for e in os.scandir(folder) if pattern.fullmatch(e.name) and e.is_file(follow_symlinks=False)]
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if entry.stat(follow_symlinks=False).st_mtime >= _STARTED:
+                continue
+            with open(entry.path, "rb") as f:
+                if _lock(f):
+                    os.unlink(entry.path)
+        except OSError:
+            continue  # gone already, or not ours to remove
 
 
 def _fsync_dir(folder) -> None:
@@ -187,7 +247,8 @@ def read_header(path) -> tuple[dict, bytes]:
         if not isinstance(header, dict):
             raise ValueError("header is not a JSON object")
     except (UnicodeDecodeError, ValueError):
-        raise CheckpointError(f"checkpoint {path!r} is not a safetensors file (its header is not JSON)") from None
+        raise CheckpointError(f"checkpoint {path!r} is corrupt or not a safetensors file (its header is not "
+                              f"valid JSON)") from None
     end = 8 + n
     for name, spec in header.items():
         if name == "__metadata__":
@@ -217,8 +278,10 @@ def load(path, device=None):
     try:
         version = int(meta.get("format_version", ""))
     except ValueError:
-        raise CheckpointError(f"checkpoint {path!r} has a bad format version "
-                              f"{meta.get('format_version')!r}") from None
+        version = 0
+    if version < 1:
+        raise CheckpointError(f"checkpoint {path!r} is corrupt: bad format version "
+                              f"{meta.get('format_version')!r}")
     if version > FORMAT_VERSION:
         raise CheckpointError(f"checkpoint {path!r} has format version {version}; this cugrad reads up to "
                               f"{FORMAT_VERSION} (upgrade cugrad)")
@@ -226,7 +289,13 @@ def load(path, device=None):
         tensors = safetensors.numpy.load(data)
     except Exception as exc:
         raise CheckpointError(f"checkpoint {path!r} is corrupt: {exc}") from None
-    if "crc32" in meta and _crc(tensors) != meta["crc32"]:
+    if version >= 3:
+        if "crc32" not in meta:
+            raise CheckpointError(f"checkpoint {path!r} is corrupt: its checksum is missing")
+        if _crc(tensors, {k: v for k, v in meta.items() if k != "crc32"}) != meta["crc32"]:
+            raise CheckpointError(f"checkpoint {path!r} is corrupt: its metadata or tensor data fail the "
+                                  f"CRC-32 check")
+    elif "crc32" in meta and _crc(tensors) != meta["crc32"]:
         raise CheckpointError(f"checkpoint {path!r} is corrupt: its tensor data fails the CRC-32 check")
     try:
         structure = json.loads(meta["structure"])

@@ -47,13 +47,13 @@ def _save(fig, run_dir, name):
 
 def _curves_figure(history, task):
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(10, 4), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
     ep = history["epoch"]
     ax1.plot(ep, history["train_loss"], label="train")
     ax1.plot(ep, history["test_loss"], label="test")
-    ax1.set_xlabel("epoch")
     ax1.set_ylabel("cross-entropy" if task == "classification" else "mse")
     ax1.set_yscale("log")
     ax1.set_title("loss")
@@ -68,7 +68,9 @@ def _curves_figure(history, task):
         ax2.plot(ep, history["seconds"])
         ax2.set_ylabel("seconds per epoch")
         ax2.set_title("time")
-    ax2.set_xlabel("epoch")
+    for ax in (ax1, ax2):
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     return fig
 
 

@@ -1,8 +1,6 @@
-"""The training and evaluation runs behind ``cugrad train`` and ``cugrad eval``.
-
-From parsed flags to a model: the run's configuration (and what a resumed run must keep), the data
-and its split, the MLP and its optimizer, the loop with its progress bar, and a checkpoint written
-atomically after every epoch. User errors raise :class:`CLIError` naming the flag or file at fault.
+"""The training and evaluation runs behind ``cugrad train`` and ``cugrad eval``: the loop with its
+progress bar, a checkpoint written atomically after every epoch in which the run stays finite, and
+the scores. What both share (configuration, data, model, run folder) is in :mod:`cugrad.runs`.
 """
 from __future__ import annotations
 
@@ -14,112 +12,22 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import backend, io, nn, optim, plots
+from . import backend, io, optim, plots
 from . import random as cg_random
 from .autograd import no_grad
-from .data import BUILTIN_DATASETS, DataLoader, load_dataset, train_test_split
+from .data import DataLoader, load_dataset
 from .nn import functional as F
 from .optim import lr_scheduler
 from .precision import set_matmul_precision
 from .tensor import Tensor
-
-CHECKPOINT_KIND = "cugrad-train"
-CHECKPOINT_FILE = "model.safetensors"
-
-# `train` defaults, applied after parsing so that --resume can tell which flags were given
-TRAIN_DEFAULTS = {
-    "data": "spiral", "samples": None, "labels": None, "task": None, "hidden": "128,128",
-    "activation": "relu", "dropout": 0.0, "batch_size": 128, "epochs": 30, "lr": None,
-    "optimizer": "adam", "momentum": 0.9, "weight_decay": 0.0, "schedule": "cosine",
-    "test_fraction": 0.2, "seed": 0, "checkpoint": "none",
-}
-DEFAULT_LR = {"sgd": 0.1, "adam": 1e-2, "adamw": 1e-2}
-DEFAULT_SAMPLES = {"spiral": 1000, "donut": 500, "xor": 500, "blobs": 500, "regression": 2000}
-# settings that define the model, the data and the update rule: a resumed run must keep them
-RESUME_FIXED = ("data", "samples", "labels", "task", "hidden", "activation", "dropout", "batch_size",
-                "optimizer", "lr", "momentum", "weight_decay", "schedule", "test_fraction", "seed")
-
-
-class CLIError(Exception):
-    """A user error: printed as one line, exit status ``code``."""
-
-    def __init__(self, message, code=1):
-        super().__init__(message)
-        self.code = code
+from .runs import (CHECKPOINT_FILE, CHECKPOINT_KIND, DEFAULT_LR, PICTURES, RESUME_FIXED, TRAIN_DEFAULTS, CLIError,
+                   build_model, check_flags, check_model_fits, layer_sizes, load_data, load_training_checkpoint,
+                   make_run_dir, model_classes, normalizer, parse_hidden, remove_empty, resolve_device, run_dir,
+                   split)
 
 
 def _note(message: str) -> None:
     print(f"cugrad: note: {message}", file=sys.stderr, flush=True)
-
-
-# --------------------------------------------------------------------------- shared by train and eval
-
-def parse_hidden(values) -> list[int]:
-    if values is None:
-        return []
-    if isinstance(values, str):
-        values = [values]
-    parts = [p for v in values for p in v.replace(",", " ").split()]
-    if parts in ([], ["none"], ["0"]):
-        return []
-    try:
-        sizes = [int(p) for p in parts]
-    except ValueError:
-        raise CLIError(f"--hidden expects positive integers such as 64,64, got {' '.join(values)!r}") from None
-    if any(s < 1 for s in sizes):
-        raise CLIError(f"--hidden sizes must be >= 1, got {sizes}")
-    return sizes
-
-
-def parse_checkpoint(value):
-    if value in (None, "none", "0"):
-        return None
-    if value == "sqrt":
-        return "sqrt"
-    try:
-        n = int(value)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise CLIError(f"--checkpoint expects none, sqrt or a positive number of segments, got {value!r}")
-    return n
-
-
-def resolve_device(spec: str):
-    if spec in (None, "auto"):
-        return backend.default_device()
-    try:
-        return backend.get_device(spec)
-    except (RuntimeError, ValueError, TypeError) as exc:
-        raise CLIError(f"--device {spec}: {exc}") from None
-
-
-def _load_data(cfg):
-    name = cfg["data"]
-    kwargs = {}
-    if name in BUILTIN_DATASETS:
-        kwargs["seed"] = cfg["seed"]
-        n = cfg["samples"] or DEFAULT_SAMPLES[name]
-        if n < 1:
-            raise CLIError(f"--samples must be >= 1, got {n}")
-        kwargs["n_samples" if name == "regression" else "n_per_class"] = n
-    elif cfg["samples"] is not None:
-        raise CLIError("--samples applies to built-in data sets, not to data files")
-    return load_dataset(name, labels=cfg["labels"], task=cfg["task"], **kwargs)
-
-
-def _split(ds, cfg):
-    if not 0.0 < cfg["test_fraction"] < 1.0:
-        raise CLIError(f"--test-fraction must lie in (0, 1), got {cfg['test_fraction']}")
-    if len(ds) < 2:
-        raise CLIError(f"data set {cfg['data']!r} has {len(ds)} sample(s); training needs at least 2")
-    return train_test_split(ds, cfg["test_fraction"], seed=cfg["seed"])
-
-
-def _build_model(cfg):
-    sizes = [cfg["n_features"], *cfg["hidden_sizes"], cfg["n_outputs"]]
-    return nn.MLP(sizes, activation=cfg["activation"], dropout=cfg["dropout"],
-                  checkpoint=parse_checkpoint(cfg.get("checkpoint")))
 
 
 def _score(model, X, y, task, batch_size=8192):
@@ -138,13 +46,6 @@ def _score(model, X, y, task, batch_size=8192):
                 total_loss += float(F.mse_loss(out, yb, reduction="sum").item()) / out.shape[1]
     model.train(was_training)
     return total_loss / n, (correct / n if task == "classification" else None)
-
-
-def _normalizer(X):
-    mean = X.mean(axis=0).astype(np.float32)
-    std = X.std(axis=0).astype(np.float32)
-    std[std < 1e-12] = 1.0
-    return mean, std
 
 
 def _result_line(task, acc, loss) -> str:
@@ -177,21 +78,6 @@ def _train_config(args, resumed):
     return cfg
 
 
-def _validate(cfg):
-    checks = [
-        (cfg["epochs"] >= 1, f"--epochs must be >= 1, got {cfg['epochs']}"),
-        (cfg["batch_size"] >= 1, f"--batch-size must be >= 1, got {cfg['batch_size']}"),
-        (math.isfinite(cfg["lr"]) and cfg["lr"] > 0, f"--lr must be > 0, got {cfg['lr']}"),
-        (0.0 <= cfg["momentum"] < 1.0, f"--momentum must lie in [0, 1), got {cfg['momentum']}"),
-        (cfg["weight_decay"] >= 0, f"--weight-decay must be >= 0, got {cfg['weight_decay']}"),
-        (0.0 <= cfg["dropout"] < 1.0, f"--dropout must lie in [0, 1), got {cfg['dropout']}"),
-    ]
-    for ok, msg in checks:
-        if not ok:
-            raise CLIError(msg)
-    parse_checkpoint(cfg["checkpoint"])
-
-
 def _make_optimizer(cfg, params):
     if cfg["optimizer"] == "sgd":
         return optim.SGD(params, lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"])
@@ -199,55 +85,67 @@ def _make_optimizer(cfg, params):
     return cls(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
 
 
-def _run_dir(args, cfg, resume_path):
-    if args.out is None and args.name is None and resume_path is not None:
-        return os.path.dirname(os.path.abspath(resume_path))
-    out = args.out or "runs"
-    if args.name:
-        if os.sep in args.name or args.name in (".", ".."):
-            raise CLIError(f"--name must be a plain name, got {args.name!r}")
-        return os.path.join(out, args.name)
-    stem = os.path.splitext(os.path.basename(str(cfg["data"])))[0] or "run"
-    base = os.path.join(out, f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
-    path, k = base, 2
-    while os.path.exists(path):
-        path, k = f"{base}-{k}", k + 1
-    return path
+def _restore(resumed, path, model, opt, loader, sched):
+    """Load a resumed run's states; anything that does not load means a damaged checkpoint."""
+    for part, load in (("model", model.load_state_dict), ("optimizer", opt.load_state_dict),
+                       ("loader", loader.load_state_dict), ("scheduler", sched.load_state_dict),
+                       ("rng", cg_random.set_rng_state)):
+        try:
+            load(resumed[part])
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            raise io.CheckpointError(f"checkpoint {path!r} is corrupt: its {part} state does not load "
+                                     f"({type(exc).__name__}: {exc})") from None
 
 
-def _load_training_checkpoint(path):
-    ckpt = io.load(path)
-    if not isinstance(ckpt, dict) or ckpt.get("kind") != CHECKPOINT_KIND:
-        raise io.CheckpointError(f"checkpoint {path!r} was not written by 'cugrad train' (no training state in it)")
-    missing = [k for k in ("config", "model", "optimizer", "loader", "rng", "normalize", "history") if k not in ckpt]
-    if missing:
-        raise io.CheckpointError(f"checkpoint {path!r} lacks {', '.join(missing)}")
-    return ckpt
+def _divergence(train_loss, test_loss, model) -> str | None:
+    """What is not finite after an epoch (the losses, then the weights), or None."""
+    if not math.isfinite(train_loss):
+        return f"the training loss is {train_loss}"
+    if not math.isfinite(test_loss):
+        return f"the test loss is {test_loss}"
+    for name, p in model.named_parameters():
+        if not bool(backend.array_module(p.data).isfinite(p.data).all()):
+            return f"the weights {name!r} hold NaN/inf"
+    return None
+
+
+def _remedy(cfg) -> str:
+    tries = [f"a lower --lr than {cfg['lr']:g}"]
+    if cfg["weight_decay"] > 0:
+        tries.append(f"a smaller --weight-decay than {cfg['weight_decay']:g}")
+    if cfg["task_kind"] == "regression":
+        tries.append("targets of smaller magnitude")
+    return "try " + ", or ".join(tries)
 
 
 def train(args) -> int:
-    """``cugrad train``: train (or resume) a run, write its checkpoint every epoch and its pictures."""
-    resumed = _load_training_checkpoint(args.resume) if args.resume else None
+    """``cugrad train``: train (or resume) a run, write its checkpoint every epoch and its pictures.
+    Everything the flags and the data decide is checked before the run folder is made; a run that
+    fails before its first checkpoint leaves no folder behind."""
+    resumed = load_training_checkpoint(args.resume) if args.resume else None
     cfg = _train_config(args, resumed)
-    _validate(cfg)
+    check_flags(cfg)
     device = resolve_device(args.device)
     set_matmul_precision(args.precision)  # float32 matmuls on GPU; the CPU always computes in fp32
 
-    ds = _load_data(cfg)
-    train_ds, test_ds = _split(ds, cfg)
+    ds = load_data(cfg, model_classes(cfg) if resumed is not None else None)
+    train_ds, test_ds = split(ds, cfg)
     task = ds.task
     if resumed is None:
         cfg.update(task_kind=task, n_features=ds.n_features, n_outputs=ds.n_outputs, classes=ds.classes,
                    num_classes=ds.num_classes)
-        mean, std = _normalizer(train_ds.X)
+        check_model_fits(cfg, device)
+        mean, std = normalizer(train_ds.X)
     else:
         if ds.n_features != cfg["n_features"] or ds.n_outputs != cfg["n_outputs"]:
             raise CLIError(f"data {cfg['data']!r} now has {ds.n_features} features / {ds.n_outputs} outputs, "
                            f"the checkpoint's model has {cfg['n_features']} / {cfg['n_outputs']}")
         mean, std = resumed["normalize"]["mean"], resumed["normalize"]["std"]
+    path = run_dir(args, cfg, args.resume)
+    ckpt_path = os.path.join(path, CHECKPOINT_FILE)
 
     cg_random.manual_seed(cfg["seed"])
-    model = _build_model(cfg)
+    model = build_model(cfg)
     model.to(device)
     opt = _make_optimizer(cfg, model.parameters())
     Xtr = (train_ds.X - mean) / std
@@ -261,14 +159,7 @@ def train(args) -> int:
     history = {"epoch": [], "train_loss": [], "train_acc": [], "test_loss": [], "test_acc": [], "seconds": []}
     start_epoch = 0
     if resumed is not None:
-        try:
-            model.load_state_dict(resumed["model"])
-            opt.load_state_dict(resumed["optimizer"])
-            loader.load_state_dict(resumed["loader"])
-        except ValueError as exc:
-            raise CLIError(f"cannot resume from {args.resume!r}: {exc}") from None
-        sched.load_state_dict(resumed["scheduler"])
-        cg_random.set_rng_state(resumed["rng"])
+        _restore(resumed, args.resume, model, opt, loader, sched)
         history = {k: list(v) for k, v in resumed["history"].items()}
         start_epoch = loader.epoch
         if start_epoch >= cfg["epochs"]:
@@ -277,10 +168,8 @@ def train(args) -> int:
 
     with backend.device_context(device):
         Xte_d, yte_d = backend.to_device(Xte, device), backend.to_device(test_ds.y, device)
-    run_dir = _run_dir(args, cfg, args.resume)
-    ckpt_path = os.path.join(run_dir, CHECKPOINT_FILE)
     n_params = model.num_parameters()
-    arch = "→".join(str(s) for s in [cfg["n_features"], *cfg["hidden_sizes"], cfg["n_outputs"]])
+    arch = "→".join(map(str, layer_sizes(cfg)))
     what = f"{cfg['num_classes']} classes" if task == "classification" else f"{cfg['n_outputs']} target(s)"
     print(f"cugrad train: {cfg['data']} ({len(train_ds)} train / {len(test_ds)} test, {cfg['n_features']} features, "
           f"{what}) · MLP {arch} {cfg['activation']} ({n_params:,} parameters) · {cfg['optimizer']} lr {cfg['lr']:g} "
@@ -292,8 +181,8 @@ def train(args) -> int:
     done_steps = start_epoch * steps_per_epoch + loader.position
     bar = tqdm(total=total_steps, initial=done_steps, disable=args.no_progress, unit="step", dynamic_ncols=True,
                file=sys.stderr, leave=False)
-    os.makedirs(run_dir, exist_ok=True)
-    train_seconds, samples_seen = 0.0, 0
+    made = make_run_dir(path)
+    train_seconds, samples_seen, saved = 0.0, 0, False
     try:
         with backend.device_context(device):   # every array of the run lives on it
             for epoch in range(start_epoch, cfg["epochs"]):
@@ -301,10 +190,12 @@ def train(args) -> int:
                 train_loss, train_acc, seen, dt = _run_epoch(model, loader, opt, sched, task, device, progress)
                 train_seconds += dt
                 samples_seen += seen
-                if not math.isfinite(train_loss):
-                    raise CLIError(f"training diverged: the loss is {train_loss} in epoch {epoch + 1} "
-                                   f"(try a lower --lr than {cfg['lr']:g})")
                 test_loss, test_acc = _score(model, Xte_d, yte_d, task)
+                problem = _divergence(train_loss, test_loss, model)
+                if problem is not None:
+                    kept = (f"{ckpt_path} keeps epoch {history['epoch'][-1]}" if history["epoch"]
+                            else "no checkpoint was written")
+                    raise CLIError(f"training diverged in epoch {epoch + 1}: {problem} ({_remedy(cfg)}); {kept}")
                 for key, value in (("epoch", epoch + 1), ("train_loss", train_loss), ("train_acc", train_acc),
                                    ("test_loss", test_loss), ("test_acc", test_acc), ("seconds", dt)):
                     history[key].append(value)
@@ -312,13 +203,20 @@ def train(args) -> int:
                          "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                          "loader": loader.state_dict(), "rng": cg_random.get_rng_state(),
                          "normalize": {"mean": mean, "std": std}, "history": history}, ckpt_path)
+                if not saved and args.overwrite:  # the replaced run's pictures would describe another model
+                    for name in PICTURES:
+                        if os.path.isfile(os.path.join(path, name)):
+                            os.unlink(os.path.join(path, name))
+                saved = True
     finally:
         bar.close()
+        if not saved:
+            remove_empty(made)
 
     rate = samples_seen / train_seconds if train_seconds else float("nan")
     written = [ckpt_path]
     if not args.no_plots:
-        pictures = plots.draw_run(run_dir, history, model, ds, test_ds, mean, std, device, cfg)
+        pictures = plots.draw_run(path, history, model, ds, test_ds, mean, std, device, cfg)
         if pictures is None:
             _note("matplotlib is not installed, so no pictures (pip install 'cugrad[plot]')")
         written += pictures or []
@@ -377,11 +275,16 @@ def _run_epoch(model, loader, opt, sched, task, device, progress):
 # --------------------------------------------------------------------------- eval
 
 def evaluate(args) -> int:
-    """``cugrad eval``: a checkpoint's loss and accuracy on its test split or on ``--data``."""
-    ckpt = _load_training_checkpoint(args.checkpoint)
+    """``cugrad eval``: a checkpoint's loss and accuracy on its test split or on ``--data``, whose
+    labels are mapped through the checkpoint's classes (a label it does not know is an error)."""
+    if args.batch_size < 1:
+        raise CLIError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.labels and args.data is None:
+        raise CLIError("--labels needs --data")
+    ckpt = load_training_checkpoint(args.checkpoint)
     cfg = ckpt["config"]
     device = resolve_device(args.device)
-    model = _build_model({**cfg, "checkpoint": None})
+    model = build_model({**cfg, "checkpoint": None})
     try:
         model.load_state_dict(ckpt["model"])
     except ValueError as exc:
@@ -389,21 +292,17 @@ def evaluate(args) -> int:
                                  f"(MLP {cfg['hidden_sizes']}): {exc}") from None
     model.to(device)
     if args.data is None:
-        if args.labels:
-            raise CLIError("--labels needs --data")
-        ds = _load_data(cfg)
-        _, ds = _split(ds, cfg)
+        _, ds = split(load_data(cfg, model_classes(cfg)), cfg)
         label = "test"
     else:
-        ds = load_dataset(args.data, labels=args.labels, task=cfg["task_kind"])
+        ds = load_dataset(args.data, labels=args.labels, task=cfg["task_kind"], classes=model_classes(cfg))
         label = os.path.basename(args.data)
     if ds.n_features != cfg["n_features"]:
         raise CLIError(f"{args.data or cfg['data']!r} has {ds.n_features} feature(s); the model in "
                        f"{args.checkpoint!r} expects {cfg['n_features']}")
-    if ds.task == "classification" and ds.num_classes > cfg["n_outputs"]:
-        raise CLIError(f"{args.data!r} has labels up to {ds.num_classes - 1}; the model knows {cfg['n_outputs']} classes")
-    if args.batch_size < 1:
-        raise CLIError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if ds.n_outputs != cfg["n_outputs"]:
+        raise CLIError(f"{args.data!r} has {ds.n_outputs} target column(s); the model in {args.checkpoint!r} "
+                       f"predicts {cfg['n_outputs']}")
     norm = ckpt["normalize"]
     X = (ds.X - norm["mean"]) / norm["std"]
     with backend.device_context(device):

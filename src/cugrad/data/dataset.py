@@ -52,7 +52,8 @@ class Dataset:
 
 def train_test_split(dataset: Dataset, test_fraction: float = 0.2, seed=0, stratify: bool | None = None):
     """Shuffle and split into (train, test). Classification sets are stratified by default: every
-    class keeps its share in both parts (and each class with ≥ 2 samples lands in both)."""
+    class keeps its share in both parts (and each class with ≥ 2 samples lands in both). Both parts
+    are non-empty, or DataError says why not (e.g. every class has a single sample)."""
     if not 0.0 < test_fraction < 1.0:
         raise DataError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
     n = len(dataset)
@@ -76,4 +77,10 @@ def train_test_split(dataset: Dataset, test_fraction: float = 0.2, seed=0, strat
         perm = rng.permutation(n)
         k = min(max(int(round(n * test_fraction)), 1), n - 1)
         test_idx, train_idx = perm[:k], perm[k:]
+    for part, idx in (("test", test_idx), ("training", train_idx)):
+        if len(idx) == 0:
+            raise DataError(f"the {part} split of {dataset.name!r} is empty: {n} samples in "
+                            f"{len(np.unique(dataset.y))} classes with test fraction {test_fraction:g} put none there "
+                            f"(a class with one sample goes to one side only); use more samples or another "
+                            f"test fraction")
     return dataset.subset(train_idx, dataset.name), dataset.subset(test_idx, dataset.name)

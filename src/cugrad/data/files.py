@@ -15,7 +15,7 @@ from .synthetic import BUILTIN_DATASETS
 _FILE_SUFFIXES = (".npy", ".npz", ".csv")
 
 
-def load_dataset(name_or_path, *, labels=None, task: str | None = None, **kwargs) -> Dataset:
+def load_dataset(name_or_path, *, labels=None, task: str | None = None, classes=None, **kwargs) -> Dataset:
     """A built-in data set by name (``kwargs`` go to its generator, e.g. ``n_per_class``, ``seed``)
     or a user's file:
 
@@ -25,7 +25,8 @@ def load_dataset(name_or_path, *, labels=None, task: str | None = None, **kwargs
     - ``.csv``: one row per sample, the last column the label, an optional header row. Class
       labels may be names (``setosa``), which are numbered in sorted order.
 
-    ``task`` is "classification" (default for files) or "regression". Labels that are not
+    ``task`` is "classification" (default for files) or "regression". ``classes``: a trained
+    model's class list, to map the labels through (see make_dataset). Labels that are not
     integers, NaN/inf anywhere, mismatched lengths and missing files raise :class:`DataError`.
     """
     if task not in (None, "classification", "regression"):
@@ -40,6 +41,8 @@ def load_dataset(name_or_path, *, labels=None, task: str | None = None, **kwargs
             raise DataError(f"bad option for data set {name!r}: {exc}") from None
         if task is not None and task != ds.task:
             raise DataError(f"data set {name!r} is a {ds.task} set, not {task}")
+        if classes is not None and ds.task == "classification":
+            ds = make_dataset(ds.X, ds.y, name=ds.name, source=name, classes=classes)
         return ds
     if kwargs:
         raise DataError(f"options {sorted(kwargs)} apply to built-in data sets, not to the file {name!r}")
@@ -66,20 +69,29 @@ def load_dataset(name_or_path, *, labels=None, task: str | None = None, **kwargs
     if labels is not None and suffix != ".npy":
         raise DataError(f"labels= is only used with .npy features, not with {suffix} file {name!r}")
     return make_dataset(X, y, task=task, name=os.path.splitext(os.path.basename(name))[0], source=name,
-                        row_offset=row_offset)
+                        row_offset=row_offset, classes=classes)
+
+
+MAX_CLASSES = 1_000_000   # class labels are indices: the model gets max label + 1 outputs
+_REAL_KINDS = "biuf"      # bool, signed and unsigned integers, floats (no complex, dates or times)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def make_dataset(X, y, *, task: str = "classification", name: str = "data", source: str | None = None,
-                 row_offset: int = 0) -> Dataset:
+                 row_offset: int = 0, classes=None) -> Dataset:
     """Validate and convert arrays into a :class:`Dataset` (the checks ``load_dataset`` runs).
-    Rows in messages count from 1 (+ ``row_offset``, e.g. 1 for a CSV header line)."""
+    Rows in messages count from 1 (+ ``row_offset``, e.g. 1 for a CSV header line).
+
+    ``classes`` is the class list of a trained model (label values, names or numbers; a ``range``
+    when its labels were the class indices themselves): labels are mapped through it, and one it
+    does not hold is an error. Without it the classes come from the labels (see _class_labels)."""
     where = f" in {source!r}" if source else ""
     try:
         X = np.asarray(X)
     except Exception as exc:
         raise DataError(f"features{where} are not an array: {exc}") from None
-    if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == np.bool_):
-        raise DataError(f"features{where} must be numbers, got dtype {X.dtype}")
+    if X.dtype.kind not in _REAL_KINDS:
+        raise DataError(f"features{where} must be real numbers, got dtype {X.dtype}")
     if X.ndim == 1:
         X = X.reshape(-1, 1)
     if X.ndim != 2:
@@ -88,37 +100,60 @@ def make_dataset(X, y, *, task: str = "classification", name: str = "data", sour
         raise DataError(f"no samples{where}")
     if X.shape[1] == 0:
         raise DataError(f"no feature columns{where}")
-    X = X.astype(np.float32)
-    _check_finite(X, f"features{where}", row_offset)
-    classes = None
+    X = _to_float32(X, f"features{where}", row_offset)
+    num_classes = None
     if task == "classification":
-        y, classes = _class_labels(y, where, row_offset)
-        num_classes = int(y.max()) + 1
+        y, found = _class_labels(y, where, row_offset, classes)
+        if classes is None:
+            classes, num_classes = found, (len(found) if found is not None else int(y.max()) + 1)
+        else:
+            num_classes, classes = len(classes), None if isinstance(classes, range) else list(classes)
     else:
         y = np.asarray(y)
-        if not np.issubdtype(y.dtype, np.number):
-            raise DataError(f"regression targets{where} must be numbers, got dtype {y.dtype}")
-        y = y.astype(np.float32).reshape(len(y), -1) if y.ndim <= 2 else None
-        if y is None:
-            raise DataError(f"regression targets{where} must be 1-D or 2-D")
-        _check_finite(y, f"targets{where}", row_offset)
-        num_classes = None
+        if y.dtype.kind not in _REAL_KINDS:
+            raise DataError(f"regression targets{where} must be real numbers, got dtype {y.dtype}")
+        if y.ndim not in (1, 2):
+            raise DataError(f"regression targets{where} must be 1-D or 2-D, got shape {y.shape}")
+        y = _to_float32(y.reshape(len(y), -1), f"targets{where}", row_offset)
     if len(y) != len(X):
         raise DataError(f"{len(X)} samples but {len(y)} labels{where}")
     return Dataset(np.ascontiguousarray(X), np.ascontiguousarray(y), task, num_classes, name, classes,
                    {"source": source} if source else {})
 
 
+def _position(a, index, row_offset):
+    """'row R, column C' of ``index`` in ``a`` (rows count from 1 + row_offset)."""
+    pos = np.unravel_index(index, a.shape)
+    return f"row {pos[0] + 1 + row_offset}" + (f", column {pos[1] + 1}" if a.ndim > 1 else "")
+
+
 def _check_finite(a, what, row_offset=0):
     bad = ~np.isfinite(a)
     if bad.any():
-        pos = np.argwhere(bad)[0]
-        loc = f"row {pos[0] + 1 + row_offset}" + (f", column {pos[1] + 1}" if a.ndim > 1 else "")
-        kind = "NaN" if np.isnan(a[tuple(pos)]) else "inf"
-        raise DataError(f"{what} contain {int(bad.sum())} NaN/inf value(s) (first: {kind} at {loc})")
+        first = int(np.argmax(bad))
+        kind = "NaN" if np.isnan(a.reshape(-1)[first]) else "inf"
+        raise DataError(f"{what} contain {int(bad.sum())} NaN/inf value(s) (first: {kind} at "
+                        f"{_position(a, first, row_offset)})")
 
 
-def _class_labels(y, where, row_offset=0):
+def _to_float32(a, what, row_offset=0):
+    """``a`` as float32, refusing NaN/inf and values the cast would turn into inf."""
+    if a.dtype.kind == "f":
+        _check_finite(a, what, row_offset)
+        big = np.abs(a) > _FLOAT32_MAX
+        if big.any():
+            first = int(np.argmax(big))
+            raise DataError(f"{what} hold {a.reshape(-1)[first].item():g} at {_position(a, first, row_offset)}, "
+                            f"beyond float32's range (±{_FLOAT32_MAX:.4g})")
+    return a.astype(np.float32)
+
+
+def _class_labels(y, where, row_offset=0, classes=None):
+    """(int64 class indices, class list or None) for labels ``y``.
+
+    Names are numbered in sorted order; integer labels are the class indices themselves (up to
+    MAX_CLASSES), unless some are negative (-1/+1), when the distinct values are numbered in
+    order. With a model's ``classes`` the labels are mapped through that list instead."""
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
@@ -127,24 +162,54 @@ def _class_labels(y, where, row_offset=0):
     if y.size == 0:
         raise DataError(f"no labels{where}")
     if y.dtype.kind in "US":  # class names
-        classes, idx = np.unique(y, return_inverse=True)
-        return idx.astype(np.int64), [str(c) for c in classes]
-    if y.dtype == np.bool_:
-        return y.astype(np.int64), None
-    if not np.issubdtype(y.dtype, np.number):
-        raise DataError(f"class labels{where} must be integers, got dtype {y.dtype}")
-    if np.issubdtype(y.dtype, np.floating):
-        _check_finite(y, f"labels{where}")
+        values = y.astype(str)
+    elif y.dtype.kind in _REAL_KINDS:
+        values = _integer_labels(y, where, row_offset)
+    else:
+        raise DataError(f"class labels{where} must be integers or names, got dtype {y.dtype}")
+    if classes is not None:
+        return _map_labels(values, classes, where, row_offset), None
+    if values.dtype.kind == "U" or values.min() < 0:
+        found, idx = np.unique(values, return_inverse=True)
+        return idx.astype(np.int64).reshape(-1), found.tolist()
+    return values, None
+
+
+def _integer_labels(y, where, row_offset):
+    """Integer-valued labels as int64, each within ±MAX_CLASSES (checked before the cast, which
+    would wrap or saturate)."""
+    if y.dtype.kind == "f":
+        _check_finite(y, f"labels{where}", row_offset)
         frac = y != np.round(y)
         if frac.any():
             i = int(np.argmax(frac))
             raise DataError(f"class labels{where} must be integers, got {y[i].item()!r} at row {i + 1 + row_offset} "
                             f"(use task='regression' / --task regression for real-valued targets)")
-    yi = y.astype(np.int64)
-    if yi.min() < 0:  # e.g. -1/+1: number the distinct values 0..K-1
-        classes, idx = np.unique(yi, return_inverse=True)
-        return idx.astype(np.int64), [int(c) for c in classes]
-    return yi, None
+    out = (y < -MAX_CLASSES) | (y >= MAX_CLASSES) if y.dtype.kind != "b" else np.zeros(y.shape, bool)
+    if out.any():
+        i = int(np.argmax(out))
+        raise DataError(f"class label {y[i].item()} at row {i + 1 + row_offset}{where} is out of range: labels are "
+                        f"class indices, at most {MAX_CLASSES:,} classes (renumber them, or use names)")
+    return y.astype(np.int64)
+
+
+def _map_labels(values, classes, where, row_offset):
+    """Indices of ``values`` in a model's class list; a label the list lacks is an error."""
+    known = np.asarray(list(classes) if not isinstance(classes, range) else np.arange(len(classes)))
+    preview = ", ".join(map(str, known[:8].tolist())) + (", ..." if len(known) > 8 else "")
+    if (values.dtype.kind == "U") != (known.dtype.kind == "U"):
+        kind = "names" if values.dtype.kind == "U" else "numbers"
+        raise DataError(f"class labels{where} are {kind}, but the model's classes are {preview}")
+    order = np.argsort(known, kind="stable")
+    uniq, inverse = np.unique(values, return_inverse=True)
+    pos = np.minimum(np.searchsorted(known[order], uniq), len(known) - 1)
+    missing = known[order][pos] != uniq
+    if missing.any():
+        bad = uniq[int(np.argmax(missing))]
+        row = int(np.argmax(values == bad))
+        raise DataError(f"class label {bad.item()!r} at row {row + 1 + row_offset}{where} is not one of the "
+                        f"model's {len(known)} classes ({preview})")
+    return order[pos][inverse.reshape(-1)].astype(np.int64)
 
 
 def _read_npy(path, what):
@@ -158,11 +223,15 @@ def _read_npy(path, what):
 
 def _read_npz(path):
     try:
-        with np.load(path, allow_pickle=False) as z:
-            keys = list(z.keys())
-            for xk, yk in (("X", "y"), ("x", "y"), ("X", "Y")):
-                if xk in keys and yk in keys:
-                    return z[xk], z[yk]
+        with open(path, "rb") as f:
+            z = np.load(f, allow_pickle=False)
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise DataError(f"data file {path!r} holds a single .npy array, not a .npz archive of X and y")
+            with z:
+                keys = list(z.keys())
+                for xk, yk in (("X", "y"), ("x", "y"), ("X", "Y")):
+                    if xk in keys and yk in keys:
+                        return z[xk], z[yk]
     except DataError:
         raise
     except Exception as exc:
