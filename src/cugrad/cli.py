@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import nn, training
+from . import nn, ranks, training
 from .data import DataError
 from .io import CheckpointError
 from .runs import CLIError
@@ -120,13 +120,13 @@ def main(argv=None) -> int:
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0
     except KeyboardInterrupt:
-        _err("interrupted (the last checkpoint written is intact)")
+        if ranks.is_leader():  # mpiexec hands Ctrl-C to every rank
+            _err("interrupted (the last checkpoint written is intact)")
         return 130
     except Exception as exc:  # noqa: BLE001 - every error becomes one line
         if debug:
             raise
-        _err(_describe(exc))
-        return exc.code if isinstance(exc, CLIError) else 1
+        return ranks.fail(f"{PROG}: error: {_describe(exc)}", exc.code if isinstance(exc, CLIError) else 1)
 
 
 def _describe(exc) -> str:
@@ -185,7 +185,22 @@ def cmd_info(args) -> int:
             print(f"GPU {i}: {name}, {total / 2**30:.1f} GiB ({free / 2**30:.1f} GiB free), "
                   f"compute capability {props['major']}.{props['minor']}")
     print(f"CUDA kernels: {_kernel_status(cp)}")
+    print(f"distributed: {_distributed_status(version)}")
     return 0
+
+
+def _distributed_status(version) -> str:
+    """Where this process stands in a job (from its launcher), and the MPI and NCCL it could use."""
+    from . import distributed
+    job = distributed.launch.from_environment()
+    where = (f"rank {job.rank} of {job.world_size}, local rank {job.local_rank} (launched by {job.launcher})"
+             if job.launcher != "none" else "a single process (rank 0 of 1)")
+    mpi = f"mpi4py {version('mpi4py')}" + (f", mpich {version('mpich')}" if version("mpich") != "not installed" else "")
+    try:
+        nccl = "NCCL " + ".".join(map(str, distributed.nccl.version()))
+    except ImportError:
+        nccl = "no NCCL"
+    return f"{where}; {mpi}; {nccl}"
 
 
 def _kernel_status(cp) -> str:

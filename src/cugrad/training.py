@@ -12,10 +12,11 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import backend, io, optim, plots
+from . import backend, io, optim, plots, ranks
 from . import random as cg_random
 from .autograd import no_grad
 from .data import DataLoader, load_dataset
+from .nn.parallel import DistributedDataParallel
 from .nn import functional as F
 from .optim import lr_scheduler
 from .precision import set_matmul_precision
@@ -121,11 +122,23 @@ def _remedy(cfg) -> str:
 def train(args) -> int:
     """``cugrad train``: train (or resume) a run, write its checkpoint every epoch and its pictures.
     Everything the flags and the data decide is checked before the run folder is made; a run that
-    fails before its first checkpoint leaves no folder behind."""
+    fails before its first checkpoint leaves no folder behind.
+
+    Started as several ranks (mpiexec, srun), each trains a replica on its share of every global
+    batch of ``--batch-size`` (DistributedDataParallel), so the result does not depend on how many
+    ranks ran; rank 0 alone prints, shows progress and writes; every rank reads ``--resume``."""
+    rank, world, local_rank = ranks.join()
+    leader = ranks.is_leader()
     resumed = load_training_checkpoint(args.resume) if args.resume else None
     cfg = _train_config(args, resumed)
     check_flags(cfg)
+    if cfg["batch_size"] % world:
+        raise CLIError(f"--batch-size {cfg['batch_size']} is the global batch and must be divisible by the "
+                       f"{world} ranks; try {cfg['batch_size'] // world * world or world} or "
+                       f"{(cfg['batch_size'] // world + 1) * world}")
     device = resolve_device(args.device)
+    if world > 1 and device.type == "cuda" and args.device in (None, "auto", "cuda"):
+        device = backend.Device(f"cuda:{local_rank}")   # one GPU per rank on each machine
     set_matmul_precision(args.precision)  # float32 matmuls on GPU; the CPU always computes in fp32
 
     ds = load_data(cfg, model_classes(cfg) if resumed is not None else None)
@@ -141,16 +154,18 @@ def train(args) -> int:
             raise CLIError(f"data {cfg['data']!r} now has {ds.n_features} features / {ds.n_outputs} outputs, "
                            f"the checkpoint's model has {cfg['n_features']} / {cfg['n_outputs']}")
         mean, std = resumed["normalize"]["mean"], resumed["normalize"]["std"]
-    path = run_dir(args, cfg, args.resume)
+    path = ranks.from_rank0(run_dir, args, cfg, args.resume)   # a dated name must be the same everywhere
     ckpt_path = os.path.join(path, CHECKPOINT_FILE)
 
     cg_random.manual_seed(cfg["seed"])
-    model = build_model(cfg)
-    model.to(device)
+    net = build_model(cfg)
+    net.to(device)
+    model = DistributedDataParallel(net) if world > 1 else net   # broadcasts rank 0's weights
     opt = _make_optimizer(cfg, model.parameters())
     Xtr = (train_ds.X - mean) / std
     Xte = (test_ds.X - mean) / std
-    loader = DataLoader((Xtr, train_ds.y), cfg["batch_size"], shuffle=True, seed=cfg["seed"], device=device)
+    loader = DataLoader((Xtr, train_ds.y), cfg["batch_size"], shuffle=True, seed=cfg["seed"], device=device,
+                        rank=rank, world_size=world)
     steps_per_epoch = len(loader)
     if cfg["schedule"] == "cosine":
         sched = lr_scheduler.CosineAnnealingLR(opt, T_max=cfg["epochs"] * steps_per_epoch)
@@ -159,7 +174,9 @@ def train(args) -> int:
     history = {"epoch": [], "train_loss": [], "train_acc": [], "test_loss": [], "test_acc": [], "seconds": []}
     start_epoch = 0
     if resumed is not None:
-        _restore(resumed, args.resume, model, opt, loader, sched)
+        _restore(resumed, args.resume, net, opt, loader, sched)
+        if world > 1:
+            cg_random.fork_for_rank(rank)   # the saved streams are rank 0's: each rank its own again
         history = {k: list(v) for k, v in resumed["history"].items()}
         start_epoch = loader.epoch
         if start_epoch >= cfg["epochs"]:
@@ -168,30 +185,36 @@ def train(args) -> int:
 
     with backend.device_context(device):
         Xte_d, yte_d = backend.to_device(Xte, device), backend.to_device(test_ds.y, device)
-    n_params = model.num_parameters()
+    n_params = net.num_parameters()
     arch = "→".join(map(str, layer_sizes(cfg)))
     what = f"{cfg['num_classes']} classes" if task == "classification" else f"{cfg['n_outputs']} target(s)"
-    print(f"cugrad train: {cfg['data']} ({len(train_ds)} train / {len(test_ds)} test, {cfg['n_features']} features, "
-          f"{what}) · MLP {arch} {cfg['activation']} ({n_params:,} parameters) · {cfg['optimizer']} lr {cfg['lr']:g} "
-          f"· batch {cfg['batch_size']} · {cfg['epochs']} epochs · device {device}", flush=True)
-    if resumed is not None:
+    ranks_note = f" · {world} ranks (device {device} on rank 0)" if world > 1 else f" · device {device}"
+    if leader:
+        print(f"cugrad train: {cfg['data']} ({len(train_ds)} train / {len(test_ds)} test, {cfg['n_features']} "
+              f"features, {what}) · MLP {arch} {cfg['activation']} ({n_params:,} parameters) · {cfg['optimizer']} "
+              f"lr {cfg['lr']:g} · batch {cfg['batch_size']} · {cfg['epochs']} epochs{ranks_note}", flush=True)
+    if resumed is not None and leader:
         print(f"resuming from {args.resume} at epoch {start_epoch}, batch {loader.position}", flush=True)
 
     total_steps = cfg["epochs"] * steps_per_epoch
     done_steps = start_epoch * steps_per_epoch + loader.position
-    bar = tqdm(total=total_steps, initial=done_steps, disable=args.no_progress, unit="step", dynamic_ncols=True,
-               file=sys.stderr, leave=False)
-    made = make_run_dir(path)
+    bar = tqdm(total=total_steps, initial=done_steps, disable=args.no_progress or not leader, unit="step",
+               dynamic_ncols=True, file=sys.stderr, leave=False)
+    made = make_run_dir(path) if leader else []
     train_seconds, samples_seen, saved = 0.0, 0, False
     try:
         with backend.device_context(device):   # every array of the run lives on it
             for epoch in range(start_epoch, cfg["epochs"]):
                 progress = _Progress(bar, epoch, cfg["epochs"], task, samples_seen, train_seconds)
                 train_loss, train_acc, seen, dt = _run_epoch(model, loader, opt, sched, task, device, progress)
+                if world > 1:   # the whole global batch's figures, as one process would report them
+                    loss_sum, hits, seen = ranks.sum_over_ranks(train_loss * seen, (train_acc or 0.0) * seen, seen)
+                    train_loss, seen = loss_sum / max(seen, 1), int(seen)
+                    train_acc = round(hits) / max(seen, 1) if task == "classification" else None
                 train_seconds += dt
                 samples_seen += seen
-                test_loss, test_acc = _score(model, Xte_d, yte_d, task)
-                problem = _divergence(train_loss, test_loss, model)
+                test_loss, test_acc = _score(net, Xte_d, yte_d, task)
+                problem = _divergence(train_loss, test_loss, net)
                 if problem is not None:
                     kept = (f"{ckpt_path} keeps epoch {history['epoch'][-1]}" if history["epoch"]
                             else "no checkpoint was written")
@@ -199,11 +222,12 @@ def train(args) -> int:
                 for key, value in (("epoch", epoch + 1), ("train_loss", train_loss), ("train_acc", train_acc),
                                    ("test_loss", test_loss), ("test_acc", test_acc), ("seconds", dt)):
                     history[key].append(value)
-                io.save({"kind": CHECKPOINT_KIND, "config": cfg, "model": model.state_dict(),
-                         "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                         "loader": loader.state_dict(), "rng": cg_random.get_rng_state(),
-                         "normalize": {"mean": mean, "std": std}, "history": history}, ckpt_path)
-                if not saved and args.overwrite:  # the replaced run's pictures would describe another model
+                if leader:
+                    io.save({"kind": CHECKPOINT_KIND, "config": cfg, "model": net.state_dict(),
+                             "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                             "loader": loader.state_dict(), "rng": cg_random.get_rng_state(),
+                             "normalize": {"mean": mean, "std": std}, "history": history}, ckpt_path)
+                if not saved and args.overwrite and leader:  # the replaced run's pictures describe another model
                     for name in PICTURES:
                         if os.path.isfile(os.path.join(path, name)):
                             os.unlink(os.path.join(path, name))
@@ -215,14 +239,16 @@ def train(args) -> int:
 
     rate = samples_seen / train_seconds if train_seconds else float("nan")
     written = [ckpt_path]
-    if not args.no_plots:
-        pictures = plots.draw_run(path, history, model, ds, test_ds, mean, std, device, cfg)
+    if not args.no_plots and leader:
+        pictures = plots.draw_run(path, history, net, ds, test_ds, mean, std, device, cfg)
         if pictures is None:
             _note("matplotlib is not installed, so no pictures (pip install 'cugrad[plot]')")
         written += pictures or []
-    print(f"trained {cfg['epochs'] - start_epoch} epoch(s) in {train_seconds:.1f} s ({rate:,.0f} samples/s); "
-          f"wrote {', '.join(written)}")
-    print(_result_line(task, history["test_acc"][-1], history["test_loss"][-1]), flush=True)
+    if leader:
+        print(f"trained {cfg['epochs'] - start_epoch} epoch(s) in {train_seconds:.1f} s ({rate:,.0f} samples/s); "
+              f"wrote {', '.join(written)}")
+        print(_result_line(task, history["test_acc"][-1], history["test_loss"][-1]), flush=True)
+    ranks.barrier()   # no rank leaves (and no launcher tears down) before rank 0 has written
     return 0
 
 
