@@ -260,11 +260,9 @@ def test_rendezvous_times_out_clearly():
 
 @pytest.mark.gpu
 def test_nccl_world_of_one_on_a_gpu(monkeypatch):
-    """World size 1 smoke test on the first GPU: the NCCL id goes through the TCP rendezvous."""
+    """World size 1 smoke test on the first GPU (torchrun-style environment, no MPI)."""
     monkeypatch.setenv("RANK", "0")
     monkeypatch.setenv("WORLD_SIZE", "1")
-    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
-    monkeypatch.setenv("MASTER_PORT", str(_free_port()))
     dist.init_process_group("nccl")
     try:
         for dtype in ("float32", "float64", "float16", "bfloat16"):

@@ -109,7 +109,9 @@ def _nccl_group(rank, world, local, host, timeout):
                            f"{_backend.cuda_unavailable_reason()}; launch CPU ranks with mpiexec and "
                            "backend 'mpi' (or 'auto')")
     nccl.load_nccl()
-    if host is not None:
+    if world == 1:
+        uid = nccl.unique_id()
+    elif host is not None:
         uid = host.comm.bcast(nccl.unique_id() if rank == 0 else None, root=0)
     else:
         addr, port = os.environ.get("MASTER_ADDR"), os.environ.get("MASTER_PORT")

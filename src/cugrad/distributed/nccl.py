@@ -54,12 +54,14 @@ def nccl_dtype(nccl, dtype, where: str) -> int:
 class _Work:
     """A collective queued on the communication stream; ``wait()`` orders the current stream after it."""
 
-    def __init__(self, done_event, keep):
-        self._done, self._keep = done_event, keep
+    def __init__(self, device_index, done_event, keep):
+        self._device, self._done, self._keep = device_index, done_event, keep
 
     def wait(self):
         if self._done is not None:
-            backend.cupy().cuda.get_current_stream().wait_event(self._done)
+            cp = backend.cupy()
+            with cp.cuda.Device(self._device):   # the current stream of the communicator's GPU
+                cp.cuda.get_current_stream().wait_event(self._done)
             self._done = self._keep = None
         return True
 
@@ -94,7 +96,7 @@ class NCCLBackend:
         with self.cp.cuda.Device(self.device.index):
             self.stream.wait_event(self.cp.cuda.get_current_stream().record())
             call(self.stream.ptr)
-            return _Work(self.stream.record(), arrays)
+            return _Work(self.device.index, self.stream.record(), arrays)
 
     def _check(self, array, where):
         if backend.device_of(array) != self.device:
@@ -131,6 +133,8 @@ class NCCLBackend:
             self.cp.cuda.get_current_stream().synchronize()
 
     def abort(self, code: int):
+        """End this rank. Without MPI nothing ends the others (they wait in their next collective
+        until their launcher stops them): launch with mpiexec or srun where you can."""
         self.comm.abort()
         raise SystemExit(code)
 
