@@ -29,7 +29,9 @@ class DataLoader:
     draws the same permutation from the same ``seed`` (give them one; the order moves on by itself
     each epoch), so together the ranks see exactly the batches one process would, and every rank
     takes the same number of steps. A last partial batch is split as evenly as it goes (shares
-    differ by at most one sample); one smaller than ``world_size`` is dropped on every rank.
+    differ by at most one sample, so averaging the ranks' mean losses then weighs its samples a
+    little unevenly; ``drop_last`` avoids that); one smaller than ``world_size`` is dropped on
+    every rank.
     """
 
     def __init__(self, dataset, batch_size: int, shuffle: bool = True, seed=None, drop_last: bool = False,
