@@ -188,7 +188,9 @@ def _integer_labels(y, where, row_offset):
     out = (y < -MAX_CLASSES) | (y >= MAX_CLASSES) if y.dtype.kind != "b" else np.zeros(y.shape, bool)
     if out.any():
         i = int(np.argmax(out))
-        raise DataError(f"class label {y[i].item()} at row {i + 1 + row_offset}{where} is out of range: labels are "
+        v = y[i].item()  # a CSV's 2000000000 is read as a float: show it as written
+        shown = int(v) if isinstance(v, float) and v.is_integer() and abs(v) < 1e15 else v
+        raise DataError(f"class label {shown} at row {i + 1 + row_offset}{where} is out of range: labels are "
                         f"class indices, at most {MAX_CLASSES:,} classes (renumber them, or use names)")
     return y.astype(np.int64)
 
