@@ -425,16 +425,19 @@ def _resave(good_checkpoint, path, mutate):
 
 @pytest.mark.parametrize("mutate,message", [
     (lambda c: c["config"].update(activation="relt"), "its config has activation = 'relt', which is not one of relu"),
+    (lambda c: c["config"].update(activation=["relu"]), "its config has activation = ['relu'], which is not one of"),
+    (lambda c: c["config"].update(optimizer={"adam": 1}), "its config has optimizer = {'adam': 1}"),
     (lambda c: c["config"].pop("n_features"), "its config lacks 'n_features'"),
     (lambda c: c["config"].update(hidden_sizes=["8"]), "its config has hidden_sizes = ['8']"),
     (lambda c: c["config"].update(seed=-1), "its config has seed = -1"),
     (lambda c: c["config"].update(hidden_sizes=[10**12]), "does not match its 42 stored weights"),
     (lambda c: c["config"].update(classes=["a"]), "1 class names for 2 outputs"),
     (lambda c: c.update(config=[1]), "its config is a list"),
-    (lambda c: c.update(history={"epoch": [1]}), "its history is not lists of equal length"),
+    (lambda c: c.update(history={"epoch": [1]}), "its history is not lists of numbers of equal length"),
+    (lambda c: c["history"]["test_acc"].__setitem__(-1, "x"), "its history is not lists of numbers"),
     (lambda c: c.update(normalize={"mean": 0}), "its normalization is not finite mean and positive std"),
     (lambda c: c["model"]["0.weight"].__setitem__((0, 0), np.nan), "the model's '0.weight' holds NaN/inf"),
-], ids=["activation", "missing key", "hidden type", "seed", "huge hidden", "classes", "config type", "history",
+], ids=["activation", "activation list", "optimizer dict", "missing key", "hidden type", "seed", "huge hidden", "classes", "config type", "history", "history value",
         "normalize", "nan weight"])
 def test_inconsistent_checkpoint_is_corrupt(workdir, capsys, good_checkpoint, mutate, message):
     _resave(good_checkpoint, workdir / "bad.safetensors", mutate)

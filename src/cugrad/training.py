@@ -19,11 +19,11 @@ from .data import DataLoader, load_dataset
 from .nn import functional as F
 from .optim import lr_scheduler
 from .precision import set_matmul_precision
-from .tensor import Tensor
 from .runs import (CHECKPOINT_FILE, CHECKPOINT_KIND, DEFAULT_LR, PICTURES, RESUME_FIXED, TRAIN_DEFAULTS, CLIError,
                    build_model, check_flags, check_model_fits, layer_sizes, load_data, load_training_checkpoint,
                    make_run_dir, model_classes, normalizer, parse_hidden, remove_empty, resolve_device, run_dir,
                    split)
+from .tensor import Tensor
 
 
 def _note(message: str) -> None:
