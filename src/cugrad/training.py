@@ -179,9 +179,9 @@ def train(args) -> int:
 
     total_steps = cfg["epochs"] * steps_per_epoch
     done_steps = start_epoch * steps_per_epoch + loader.position
+    made = make_run_dir(path)
     bar = tqdm(total=total_steps, initial=done_steps, disable=args.no_progress, unit="step", dynamic_ncols=True,
                file=sys.stderr, leave=False)
-    made = make_run_dir(path)
     train_seconds, samples_seen, saved = 0.0, 0, False
     try:
         with backend.device_context(device):   # every array of the run lives on it
