@@ -60,7 +60,7 @@ def load_dataset(name_or_path, *, labels=None, task: str | None = None, classes=
         X, y = _read_npz(name)
     elif suffix == ".npy":
         X = _read_npy(name, "features")
-        y = _read_labels_file(_find_labels(name, labels))
+        y = _read_labels_file(_find_labels(name, labels), len(X) if X.ndim else 0)
     elif suffix == ".csv":
         X, y, row_offset = _read_csv(name, task)
     else:
@@ -261,12 +261,15 @@ def _find_labels(features_path, labels):
                     f"next to it as {' or '.join(candidates)}")
 
 
-def _read_labels_file(path):
+def _read_labels_file(path, n_samples):
+    """Labels from a .npy or a one-column .csv. A CSV's first row is a header when it is a name
+    above numbers, or when the file has one row more than there are samples (names below a name)."""
     if path.lower().endswith(".npy"):
         return _read_npy(path, "labels")
     if path.lower().endswith(".csv"):
         rows = _csv_rows(path)
-        if rows and not _all_numeric(rows[0]):
+        if rows and not _all_numeric(rows[0]) and (len(rows) == n_samples + 1 or
+                                                    all(_all_numeric(r) for r in rows[1:])):
             rows = rows[1:]
         if any(len(r) != 1 for r in rows):
             raise DataError(f"labels file {path!r} must have exactly one column")
