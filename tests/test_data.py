@@ -373,3 +373,17 @@ def test_split_refuses_an_empty_part(n_classes, fraction, part):
 def test_split_of_two_samples_of_one_class_has_both_parts():
     tr, te = train_test_split(data.make_dataset(np.ones((2, 1)), np.array([0, 0])), 0.2)
     assert len(tr) == 1 and len(te) == 1
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("cat\ndog\ncat\n", ["cat", "dog", "cat"]),          # names, no header: the first name is a label
+    ("species\ncat\ndog\ncat\n", ["cat", "dog", "cat"]),  # one row more than samples: a header
+    ("label\n0\n1\n0\n", [0, 1, 0]),                      # a name above numbers: a header
+    ("0\n1\n0\n", [0, 1, 0]),
+])
+def test_labels_csv_header_or_not(tmp_path, text, expected):
+    np.save(tmp_path / "f.npy", np.ones((3, 2)))
+    (tmp_path / "lab.csv").write_text(text)
+    ds = load_dataset(str(tmp_path / "f.npy"), labels=str(tmp_path / "lab.csv"))
+    values = [ds.classes[i] for i in ds.y] if ds.classes else list(ds.y)
+    assert values == expected

@@ -52,25 +52,26 @@ def _curves_figure(history, task):
     fig = Figure(figsize=(10, 4), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
     ep = history["epoch"]
-    ax1.plot(ep, history["train_loss"], label="train")
-    ax1.plot(ep, history["test_loss"], label="test")
+    style = {"marker": "o", "markersize": 3}  # a one-epoch run is a point, not a line
+    ax1.plot(ep, history["train_loss"], label="train", **style)
+    ax1.plot(ep, history["test_loss"], label="test", **style)
     ax1.set_ylabel("cross-entropy" if task == "classification" else "mse")
     ax1.set_yscale("log")
     ax1.set_title("loss")
     ax1.legend()
     if task == "classification":
-        ax2.plot(ep, history["train_acc"], label="train")
-        ax2.plot(ep, history["test_acc"], label="test")
+        ax2.plot(ep, history["train_acc"], label="train", **style)
+        ax2.plot(ep, history["test_acc"], label="test", **style)
         ax2.set_ylabel("accuracy")
         ax2.set_title(f"accuracy (test {history['test_acc'][-1]:.3f})")
         ax2.legend()
     else:
-        ax2.plot(ep, history["seconds"])
+        ax2.plot(ep, history["seconds"], **style)
         ax2.set_ylabel("seconds per epoch")
         ax2.set_title("time")
     for ax in (ax1, ax2):
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # epochs are whole numbers
     return fig
 
 

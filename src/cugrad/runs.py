@@ -96,6 +96,10 @@ def _is_real(v, ok):
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and ok(v)
 
 
+def _one_of(*choices):
+    return lambda v: isinstance(v, str) and v in choices
+
+
 def _is_checkpoint(v):
     try:
         parse_checkpoint(v)
@@ -115,24 +119,24 @@ CONFIG_CHECKS = {
     "data": (lambda v: isinstance(v, str) and v != "", "a built-in data set or a file"),
     "samples": (lambda v: v is None or _is_int(v, 1, MAX_SAMPLES), f"an integer in [1, {MAX_SAMPLES:,}]"),
     "labels": (lambda v: v is None or isinstance(v, str), "a file name"),
-    "task": (lambda v: v in (None, "classification", "regression"), "classification or regression"),
+    "task": (lambda v: v is None or _one_of("classification", "regression")(v), "classification or regression"),
     "hidden_sizes": (lambda v: isinstance(v, list) and all(_is_int(s, 1) for s in v), "a list of widths >= 1"),
-    "activation": (lambda v: v in nn.ACTIVATIONS, "one of " + ", ".join(nn.ACTIVATIONS)),
+    "activation": (_one_of(*nn.ACTIVATIONS), "one of " + ", ".join(nn.ACTIVATIONS)),
     "dropout": (lambda v: _is_real(v, lambda x: 0 <= x < 1), "in [0, 1)"),
     "batch_size": (lambda v: _is_int(v, 1), ">= 1"),
     "epochs": (lambda v: _is_int(v, 1), ">= 1"),
     "lr": (lambda v: _is_real(v, lambda x: x > 0), "a finite number > 0"),
-    "optimizer": (lambda v: v in DEFAULT_LR, "one of " + ", ".join(DEFAULT_LR)),
+    "optimizer": (_one_of(*DEFAULT_LR), "one of " + ", ".join(DEFAULT_LR)),
     "momentum": (lambda v: _is_real(v, lambda x: 0 <= x < 1), "in [0, 1)"),
     "weight_decay": (lambda v: _is_real(v, lambda x: x >= 0), "a finite number >= 0"),
-    "schedule": (lambda v: v in ("cosine", "constant"), "cosine or constant"),
+    "schedule": (_one_of("cosine", "constant"), "cosine or constant"),
     "test_fraction": (lambda v: _is_real(v, lambda x: 0 < x < 1), "in (0, 1)"),
     "seed": (lambda v: _is_int(v, 0, MAX_SEED), "an integer in [0, 2**63)"),
     "checkpoint": (_is_checkpoint, "none, sqrt or a positive number of segments"),
 }
 # what a run adds from its data; only a checkpoint's configuration has these
 DATA_CHECKS = {
-    "task_kind": (lambda v: v in ("classification", "regression"), "classification or regression"),
+    "task_kind": (_one_of("classification", "regression"), "classification or regression"),
     "n_features": (lambda v: _is_int(v, 1), "an integer >= 1"),
     "n_outputs": (lambda v: _is_int(v, 1), "an integer >= 1"),
     "classes": (_is_classes, "None or a list of class names or numbers"),
@@ -196,8 +200,9 @@ def load_training_checkpoint(path) -> dict:
         raise corrupt(f"its normalization is not finite mean and positive std arrays of shape {shape}")
     history = ckpt["history"]
     if not (isinstance(history, dict) and all(isinstance(history.get(k), list) for k in HISTORY_KEYS)
-            and len({len(history[k]) for k in HISTORY_KEYS}) == 1):
-        raise corrupt(f"its history is not lists of equal length for {', '.join(HISTORY_KEYS)}")
+            and len({len(history[k]) for k in HISTORY_KEYS}) == 1
+            and all(v is None or _is_real(v, lambda x: True) for k in HISTORY_KEYS for v in history[k])):
+        raise corrupt(f"its history is not lists of numbers of equal length for {', '.join(HISTORY_KEYS)}")
     return ckpt
 
 

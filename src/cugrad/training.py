@@ -20,11 +20,11 @@ from .nn.parallel import DistributedDataParallel
 from .nn import functional as F
 from .optim import lr_scheduler
 from .precision import set_matmul_precision
-from .tensor import Tensor
 from .runs import (CHECKPOINT_FILE, CHECKPOINT_KIND, DEFAULT_LR, PICTURES, RESUME_FIXED, TRAIN_DEFAULTS, CLIError,
                    build_model, check_flags, check_model_fits, layer_sizes, load_data, load_training_checkpoint,
                    make_run_dir, model_classes, normalizer, parse_hidden, remove_empty, resolve_device, run_dir,
                    split)
+from .tensor import Tensor
 
 
 def _note(message: str) -> None:
@@ -198,9 +198,9 @@ def train(args) -> int:
 
     total_steps = cfg["epochs"] * steps_per_epoch
     done_steps = start_epoch * steps_per_epoch + loader.position
+    made = make_run_dir(path) if leader else []
     bar = tqdm(total=total_steps, initial=done_steps, disable=args.no_progress or not leader, unit="step",
                dynamic_ncols=True, file=sys.stderr, leave=False)
-    made = make_run_dir(path) if leader else []
     train_seconds, samples_seen, saved = 0.0, 0, False
     try:
         with backend.device_context(device):   # every array of the run lives on it

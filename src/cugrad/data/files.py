@@ -60,7 +60,7 @@ def load_dataset(name_or_path, *, labels=None, task: str | None = None, classes=
         X, y = _read_npz(name)
     elif suffix == ".npy":
         X = _read_npy(name, "features")
-        y = _read_labels_file(_find_labels(name, labels))
+        y = _read_labels_file(_find_labels(name, labels), len(X) if X.ndim else 0)
     elif suffix == ".csv":
         X, y, row_offset = _read_csv(name, task)
     else:
@@ -188,7 +188,9 @@ def _integer_labels(y, where, row_offset):
     out = (y < -MAX_CLASSES) | (y >= MAX_CLASSES) if y.dtype.kind != "b" else np.zeros(y.shape, bool)
     if out.any():
         i = int(np.argmax(out))
-        raise DataError(f"class label {y[i].item()} at row {i + 1 + row_offset}{where} is out of range: labels are "
+        v = y[i].item()  # a CSV's 2000000000 is read as a float: show it as written
+        shown = int(v) if isinstance(v, float) and v.is_integer() and abs(v) < 1e15 else v
+        raise DataError(f"class label {shown} at row {i + 1 + row_offset}{where} is out of range: labels are "
                         f"class indices, at most {MAX_CLASSES:,} classes (renumber them, or use names)")
     return y.astype(np.int64)
 
@@ -259,12 +261,15 @@ def _find_labels(features_path, labels):
                     f"next to it as {' or '.join(candidates)}")
 
 
-def _read_labels_file(path):
+def _read_labels_file(path, n_samples):
+    """Labels from a .npy or a one-column .csv. A CSV's first row is a header when it is a name
+    above numbers, or when the file has one row more than there are samples (names below a name)."""
     if path.lower().endswith(".npy"):
         return _read_npy(path, "labels")
     if path.lower().endswith(".csv"):
         rows = _csv_rows(path)
-        if rows and not _all_numeric(rows[0]):
+        if rows and not _all_numeric(rows[0]) and (len(rows) == n_samples + 1 or
+                                                    all(_all_numeric(r) for r in rows[1:])):
             rows = rows[1:]
         if any(len(r) != 1 for r in rows):
             raise DataError(f"labels file {path!r} must have exactly one column")
