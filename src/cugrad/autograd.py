@@ -293,14 +293,6 @@ class _Accumulator:
 _post_accumulate_hooks = {}  # id(leaf) -> (weakref to leaf, [hook, ...]); empty = no cost in backward
 
 
-class _EngineState(threading.local):
-    depth = 0          # nesting of run_backward (checkpoint runs one inside another)
-    callbacks = None   # queued by hooks; run when the outermost backward ends
-
-
-_engine = _EngineState()
-
-
 def register_post_accumulate_grad_hook(leaf, hook):
     """Call ``hook(leaf)`` each time a backward has finished accumulating ``leaf.grad``.
 
@@ -328,45 +320,66 @@ class _HookHandle:
             self._hooks.remove(self._hook)
 
 
+def _hooks_of(leaf):
+    entry = _post_accumulate_hooks.get(id(leaf))
+    return entry[1] if entry is not None and entry[0]() is leaf else ()
+
+
+class _LeafHooks:
+    """One backward's post-accumulate hooks: each hooked leaf's incoming edges are counted once;
+    a leaf's hooks fire when its last edge has delivered, and for a leaf some edge of which
+    delivered nothing (a None gradient, a branch no gradient reached), when the sweep ends."""
+
+    def __init__(self, root_nodes, root_leaves):
+        self.waiting = {}   # id(leaf) -> [deliveries still to come, leaf]
+        for leaf in root_leaves:
+            self._expect(leaf)
+        for node in topological_order(root_nodes):
+            for edge in node._edges:
+                if edge is not None and edge[1] < 0:
+                    self._expect(edge[0])
+        self.got = {}       # id(leaf) -> leaf, for those that received something
+
+    def _expect(self, leaf):
+        if _hooks_of(leaf):
+            self.waiting.setdefault(id(leaf), [0, leaf])[0] += 1
+
+    def delivered(self, leaf):
+        entry = self.waiting.get(id(leaf))
+        if entry is None:
+            return
+        self.got[id(leaf)] = leaf
+        entry[0] -= 1
+        if entry[0] == 0:
+            del self.waiting[id(leaf)]
+            self._fire(leaf)
+
+    def finish(self):
+        for key, leaf in list(self.got.items()):
+            if key in self.waiting:
+                del self.waiting[key]
+                self._fire(leaf)
+
+    def _fire(self, leaf):
+        for hook in list(_hooks_of(leaf)):
+            hook(leaf)
+
+
+class _EngineState(threading.local):
+    depth = 0          # nesting of run_backward (checkpoint runs one inside another)
+    callbacks = None   # queued by hooks; run when the outermost backward ends
+    leaf_hooks = None  # the _LeafHooks of each running sweep, innermost last
+
+
+_engine = _EngineState()
+
+
 def queue_callback(fn):
     """Run ``fn()`` once the backward now running ends (called from a hook, as PyTorch's
     ``Variable._execution_engine.queue_callback``)."""
     if _engine.depth == 0:
         raise RuntimeError("queue_callback: no backward is running (call it from a hook)")
     _engine.callbacks.append(fn)
-
-
-def _hooked_leaf_counts(order):
-    """For each leaf with post-accumulate hooks: [edges into it still to run, hooks, got a grad]."""
-    pending = {}
-    for node in order:
-        for edge in node._edges:
-            if edge is not None and edge[1] < 0:
-                entry = pending.get(id(edge[0]))
-                if entry is None:
-                    hooks = _hooks_of(edge[0])
-                    if not hooks:
-                        continue
-                    entry = pending[id(edge[0])] = [0, hooks, False]
-                entry[0] += 1
-    return pending
-
-
-def _hooks_of(leaf):
-    entry = _post_accumulate_hooks.get(id(leaf))
-    return entry[1] if entry is not None and entry[0]() is leaf else ()
-
-
-def _count_down(node, pending):
-    """``node`` is done: fire the hooks of the leaves whose last incoming edge this was."""
-    for edge in node._edges:
-        if edge is not None and edge[1] < 0:
-            entry = pending.get(id(edge[0]))
-            if entry is not None:
-                entry[0] -= 1
-                if entry[0] == 0 and entry[2]:
-                    for hook in list(entry[1]):
-                        hook(edge[0])
 
 
 def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capture=None):
@@ -377,14 +390,17 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
     """
     _engine.depth += 1
     if _engine.depth == 1:
-        _engine.callbacks = []
+        _engine.callbacks, _engine.leaf_hooks = [], []
+    hooked_sweeps = len(_engine.leaf_hooks)
     try:
         captured = _sweep(roots, root_grads, retain_graph, create_graph, capture)
+        if len(_engine.leaf_hooks) > hooked_sweeps:   # this sweep had hooks: fire the stragglers'
+            _engine.leaf_hooks.pop().finish()
     finally:
         _engine.depth -= 1
         callbacks = _engine.callbacks if _engine.depth == 0 else ()
         if _engine.depth == 0:
-            _engine.callbacks = None
+            _engine.callbacks = _engine.leaf_hooks = None
     for fn in callbacks:  # skipped when the sweep raised
         fn()
     return captured
@@ -411,15 +427,22 @@ def _sweep(roots, root_grads, retain_graph, create_graph, capture):
             leaf.grad = leaf.grad + grad
         else:
             leaf.grad = Tensor._wrap(_array(leaf.grad.data + grad))
+        if hooks is not None:
+            hooks.delivered(leaf)
+
+    hooks = None
+    if _post_accumulate_hooks and capture is None:   # leaves without hooks pay nothing
+        hooks = _LeafHooks([r.grad_fn for r in roots if r.grad_fn is not None],
+                           [r for r in roots if r.grad_fn is None])
+        _engine.leaf_hooks.append(hooks)
 
     buffers = {}
     root_nodes = []
-    root_leaves = []
     for root, grad in zip(roots, root_grads):
         if root.grad_fn is None:
             if not root.requires_grad:
                 raise RuntimeError("backward: the tensor does not require grad and has no grad_fn")
-            root_leaves.append((root, grad))
+            deliver_to_leaf(root, grad)
             continue
         slots = buffers.setdefault(root.grad_fn, [None] * len(root.grad_fn._output_meta))
         slot = slots[root._output_index]
@@ -434,21 +457,9 @@ def _sweep(roots, root_grads, retain_graph, create_graph, capture):
     try:
         order = topological_order(root_nodes)
         needed = _leading_to(order, capture_at) if capture is not None else None
-        pending = _hooked_leaf_counts(order) if _post_accumulate_hooks and capture is None else None
-        for leaf, grad in root_leaves:
-            deliver_to_leaf(leaf, grad)
-            if pending is None:
-                continue
-            if id(leaf) in pending:      # more gradient comes through the graph: fire then
-                pending[id(leaf)][2] = True
-            else:
-                for hook in list(_hooks_of(leaf)):
-                    hook(leaf)
         for node in reversed(order):
             slots = buffers.pop(node, None)
             if slots is None:
-                if pending:
-                    _count_down(node, pending)
                 continue
             with backend.device_context(node._device):   # its arrays live there (cuda:1 as well)
                 grads = _output_grads(node, slots, create_graph)
@@ -479,8 +490,6 @@ def _sweep(roots, root_grads, retain_graph, create_graph, capture):
                     grad = _fit_grad(node, target, index, grad, create_graph)
                     if index < 0:
                         deliver_to_leaf(target, grad)
-                        if pending and id(target) in pending:
-                            pending[id(target)][2] = True
                         continue
                     slots = buffers.get(target)
                     if slots is None:
@@ -489,8 +498,6 @@ def _sweep(roots, root_grads, retain_graph, create_graph, capture):
                         slots[index] = _Accumulator(grad)
                     else:
                         slots[index].add(grad)
-                if pending:
-                    _count_down(node, pending)
     finally:
         _grad_mode.enabled = previous_mode
     return captured
