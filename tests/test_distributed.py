@@ -405,3 +405,34 @@ def test_ddp_hooks_keep_neither_wrapper_nor_parameters_alive():
         assert weight() is None
     finally:
         dist.destroy_process_group()
+
+
+def test_post_accumulate_hook_fires_during_backward_not_after():
+    """The last layer's weight is complete before the first layer's gradient exists: its hook runs
+    then (so a bucket can start while backward goes on)."""
+    x = cugrad.tensor(np.ones((2, 3)))
+    w1, w2 = _leaf(np.full((3, 4), 0.5)), _leaf(np.full((4, 1), 2.0))
+    seen = []
+    w2.register_post_accumulate_grad_hook(lambda t: seen.append(w1.grad is None))
+    ((x @ w1).tanh() @ w2).sum().backward()
+    assert seen == [True]
+
+
+class _NoGradForFirst(cugrad.Function):
+    """y = a + b; gives no gradient to a (None), g to b."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a + b
+
+    @staticmethod
+    def backward(ctx, g):
+        return None, g
+
+
+def test_post_accumulate_hook_when_an_edge_delivers_nothing():
+    a = _leaf([1.0, 2.0])
+    seen = []
+    a.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.numpy().tolist()))
+    (_NoGradForFirst.apply(a, a * 3) + a).sum().backward()   # edges into a: None, 3, 1
+    assert seen == [[4.0, 4.0]]
