@@ -344,7 +344,8 @@ def test_labels_map_through_numeric_classes_and_indices():
 
 
 @pytest.mark.parametrize("y,classes,match", [
-    (np.array(["cat", "wolf"]), ["cat", "dog"], r"class label 'wolf' at row 2 is not one of the model's 2 classes \(cat, dog\)"),
+    (np.array(["cat", "wolf"]), ["cat", "dog"],
+     r"class label 'wolf' at row 2 is not one of the model's 2 classes \(cat, dog\)"),
     (np.array([0, 5]), range(3), "class label 5 at row 2 is not one of the model's 3 classes"),
     (np.array([-1, 0]), range(3), "class label -1 at row 1 is not one of the model's 3 classes"),
     (np.array([0, 1]), ["cat", "dog"], "are numbers, but the model's classes are cat, dog"),
