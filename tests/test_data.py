@@ -307,6 +307,8 @@ def test_largest_class_index_is_accepted():
     (np.array(1.0), r"must be 1-D or 2-D, got shape \(\)"),
     (np.ones((3, 1)) + 1j, "must be real numbers, got dtype complex128"),
     (np.array([1.0, 1e300, 2.0]), r"targets hold 1e\+300 at row 2"),
+    (np.zeros(0), "3 samples but 0 targets"),
+    (np.zeros((3, 0)), r"must be 1-D or 2-D, got shape \(3, 0\)"),
 ])
 def test_bad_regression_targets(y, match):
     with pytest.raises(DataError, match=match):
