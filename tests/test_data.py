@@ -307,6 +307,8 @@ def test_largest_class_index_is_accepted():
     (np.array(1.0), r"must be 1-D or 2-D, got shape \(\)"),
     (np.ones((3, 1)) + 1j, "must be real numbers, got dtype complex128"),
     (np.array([1.0, 1e300, 2.0]), r"targets hold 1e\+300 at row 2"),
+    (np.zeros(0), "3 samples but 0 targets"),
+    (np.zeros((3, 0)), r"must be 1-D or 2-D, got shape \(3, 0\)"),
 ])
 def test_bad_regression_targets(y, match):
     with pytest.raises(DataError, match=match):
@@ -344,7 +346,8 @@ def test_labels_map_through_numeric_classes_and_indices():
 
 
 @pytest.mark.parametrize("y,classes,match", [
-    (np.array(["cat", "wolf"]), ["cat", "dog"], r"class label 'wolf' at row 2 is not one of the model's 2 classes \(cat, dog\)"),
+    (np.array(["cat", "wolf"]), ["cat", "dog"],
+     r"class label 'wolf' at row 2 is not one of the model's 2 classes \(cat, dog\)"),
     (np.array([0, 5]), range(3), "class label 5 at row 2 is not one of the model's 3 classes"),
     (np.array([-1, 0]), range(3), "class label -1 at row 1 is not one of the model's 3 classes"),
     (np.array([0, 1]), ["cat", "dog"], "are numbers, but the model's classes are cat, dog"),

@@ -32,6 +32,11 @@ import numpy as np
 
 from . import backend
 
+try:
+    import fcntl                 # POSIX: locks mark a temp file whose writer is alive
+except ImportError:              # Windows: no locks, so stale temp files are left alone
+    fcntl = None
+
 __all__ = ["save", "load", "CheckpointError", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "cugrad"
@@ -171,11 +176,9 @@ def atomic_write(path, data: bytes) -> None:
 
 
 def _lock(f) -> bool:
-    """Take an exclusive lock on open file ``f`` without waiting; False when another holds it.
-    Where there is no fcntl (Windows) nothing is locked and stale temp files are left alone."""
-    try:
-        import fcntl
-    except ImportError:
+    """Take an exclusive lock on open file ``f`` without waiting; False when another holds it, or
+    where there are no locks (Windows)."""
+    if fcntl is None:
         return False
     try:
         fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -13,6 +13,9 @@ from .synthetic import BUILTIN_DATASETS
 
 
 _FILE_SUFFIXES = (".npy", ".npz", ".csv")
+MAX_CLASSES = 1_000_000   # class labels are indices: the model gets max label + 1 outputs
+_REAL_KINDS = "biuf"      # bool, signed and unsigned integers, floats (no complex, dates or times)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def load_dataset(name_or_path, *, labels=None, task: str | None = None, classes=None, **kwargs) -> Dataset:
@@ -72,11 +75,6 @@ def load_dataset(name_or_path, *, labels=None, task: str | None = None, classes=
                         row_offset=row_offset, classes=classes)
 
 
-MAX_CLASSES = 1_000_000   # class labels are indices: the model gets max label + 1 outputs
-_REAL_KINDS = "biuf"      # bool, signed and unsigned integers, floats (no complex, dates or times)
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
 def make_dataset(X, y, *, task: str = "classification", name: str = "data", source: str | None = None,
                  row_offset: int = 0, classes=None) -> Dataset:
     """Validate and convert arrays into a :class:`Dataset` (the checks ``load_dataset`` runs).
@@ -112,8 +110,10 @@ def make_dataset(X, y, *, task: str = "classification", name: str = "data", sour
         y = np.asarray(y)
         if y.dtype.kind not in _REAL_KINDS:
             raise DataError(f"regression targets{where} must be real numbers, got dtype {y.dtype}")
-        if y.ndim not in (1, 2):
+        if y.ndim not in (1, 2) or (y.ndim == 2 and y.shape[1] == 0):
             raise DataError(f"regression targets{where} must be 1-D or 2-D, got shape {y.shape}")
+        if len(y) != len(X):
+            raise DataError(f"{len(X)} samples but {len(y)} targets{where}")
         y = _to_float32(y.reshape(len(y), -1), f"targets{where}", row_offset)
     if len(y) != len(X):
         raise DataError(f"{len(X)} samples but {len(y)} labels{where}")
