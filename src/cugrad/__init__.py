@@ -37,6 +37,7 @@ from .ops import (
     reshape,
     sqrt,
     stack,
+    std,
     sum,
     transpose,
     var,
@@ -58,7 +59,7 @@ __all__ = [
     "zeros", "zeros_like", "manual_seed", "get_rng_state", "set_rng_state",
     # ops
     "abs", "clip", "concatenate", "exp", "log", "matmul", "max", "maximum", "mean", "min", "minimum",
-    "reshape", "sqrt", "stack", "sum", "transpose", "var", "where",
+    "reshape", "sqrt", "stack", "std", "sum", "transpose", "var", "where",
     # devices, precision, data, checkpoints
     "device", "autocast", "get_matmul_precision", "set_matmul_precision", "DataError", "DataLoader",
     "CheckpointError", "load", "save",

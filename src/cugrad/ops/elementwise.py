@@ -4,14 +4,17 @@ from __future__ import annotations
 from .. import backend
 from ..autograd import Function
 from .broadcasting import broadcast_shape, shape_of, unbroadcast
+from .promotion import as_float, promote
 
 
 class Exp(Function):
     """y = e^x;  dL/dx = g * y."""
 
+    fp_quiet = True
+
     @staticmethod
     def forward(ctx, x):
-        y = backend.array_module(x).exp(x)
+        y = backend.array_module(x).exp(as_float(x))
         ctx.save_for_backward(y)
         return y
 
@@ -24,8 +27,11 @@ class Exp(Function):
 class Log(Function):
     """y = ln x;  dL/dx = g / x."""
 
+    fp_quiet = True
+
     @staticmethod
     def forward(ctx, x):
+        x = as_float(x)
         ctx.save_for_backward(x)
         return backend.array_module(x).log(x)
 
@@ -38,9 +44,11 @@ class Log(Function):
 class Sqrt(Function):
     """y = √x;  dL/dx = g / (2y)."""
 
+    fp_quiet = True
+
     @staticmethod
     def forward(ctx, x):
-        y = backend.array_module(x).sqrt(x)
+        y = backend.array_module(x).sqrt(as_float(x))
         ctx.save_for_backward(y)
         return y
 
@@ -66,20 +74,23 @@ class Abs(Function):
 
 
 class Clip(Function):
-    """y = min(max(x, lo), hi);  dL/dx = g where lo <= x <= hi, else 0."""
+    """y = min(max(x, lo), hi) — in that order, as in PyTorch, so lo > hi gives hi everywhere;
+    dL/dx = g where lo <= x <= hi, else 0."""
 
     @staticmethod
     def forward(ctx, x, lo, hi):
-        if lo is not None and hi is not None and lo > hi:
-            raise ValueError(f"clip: min {lo} is greater than max {hi}")
+        x, lo, hi = promote(x, lo, hi)
         xp = backend.array_module(x)
+        y = x
         inside = xp.ones(x.shape, dtype=bool)
         if lo is not None:
             inside &= x >= lo
+            y = xp.maximum(y, lo)
         if hi is not None:
             inside &= x <= hi
+            y = xp.minimum(y, hi)
         ctx.save_for_backward(inside)
-        return xp.clip(x, lo, hi)
+        return y
 
     @staticmethod
     def backward(ctx, g):
@@ -97,6 +108,7 @@ class _Select(Function):
         sa, sb = shape_of(a), shape_of(b)
         broadcast_shape(cls.name, sa, sb)
         ctx.shapes = (sa, sb)
+        a, b = promote(a, b)
         xp = backend.array_module(a, b)
         a_share = wins(a, b) + 0.5 * (a == b)
         ctx.save_for_backward(xp.asarray(a_share, dtype=xp.result_type(a, b)))
@@ -138,6 +150,7 @@ class Where(Function):
     @staticmethod
     def forward(ctx, cond, a, b):
         shape = broadcast_shape("where", shape_of(cond), shape_of(a), shape_of(b))
+        a, b = promote(a, b)
         xp = backend.array_module(cond, a, b)
         ctx.shapes = (shape_of(a), shape_of(b))
         ctx.save_for_backward(xp.broadcast_to(cond, shape))
@@ -170,6 +183,9 @@ def abs(x):  # noqa: A001 - NumPy's name
 
 
 def clip(x, min=None, max=None):  # noqa: A002 - NumPy's names
+    """Values below ``min`` raised to it, then values above ``max`` lowered to it (PyTorch's clamp)."""
+    if min is None and max is None:
+        raise ValueError("clip: needs min or max (or both); got neither")
     return Clip.apply(x, min, max)
 
 

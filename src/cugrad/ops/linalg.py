@@ -7,6 +7,7 @@ from ..autograd import Function
 from .activation import ActivationGrad, bias_grad, check_activation
 from .. import backend, kernels, precision
 from .broadcasting import broadcast_shape, unbroadcast
+from .promotion import promote
 from .shape import astype, reshape
 
 
@@ -16,6 +17,7 @@ class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
         check_matmul("matmul", a.shape, b.shape)
+        a, b = promote(a, b)
         ctx.save_for_backward(a, b)
         return _mm(a, b)
 
@@ -106,6 +108,7 @@ def matmul(a, b):
 
 def linear(x, weight, bias=None, activation=None, negative_slope=0.01):
     """act(x·Wᵀ + b) in one fused op; ``x`` may have leading batch axes, ``weight`` is (out, in).
+    ``x`` is cast to the weight's dtype first (a float32 layer fed int64 or float64 computes in float32).
 
     ``activation``: None, "relu", "leaky_relu", "sigmoid" or "tanh".
     """
@@ -116,6 +119,8 @@ def linear(x, weight, bias=None, activation=None, negative_slope=0.01):
         raise ValueError(f"linear: input of shape {x.shape} does not match weight of shape {weight.shape} (in = {weight.shape[1]})")
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
         raise ValueError(f"linear: bias of shape {bias.shape} does not match weight of shape {weight.shape}")
+    if x.dtype != weight.dtype:  # the layer computes in its weight's dtype: int64 or float64 input
+        x = astype(x, weight.dtype)  # never makes a float32 model compute in float64
     x, weight, bias = autocast_operands(x, weight, bias)
     lead = x.shape[:-1]
     if x.ndim != 2:
