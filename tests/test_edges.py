@@ -378,3 +378,91 @@ def test_pytorch_names_dim_and_keepdim_everywhere(torch):
 def test_both_numpy_and_pytorch_names_is_a_type_error(call):
     with pytest.raises(TypeError, match=r": got both (axis= and dim=|keepdims= and keepdim=); pass one"):
         call(cugrad.ones(2, 3))
+
+
+# --------------------------------------------------------------------------- cross-entropy
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("target", [
+    [[0.5, 0.5, 0.5]],                                       # the issue's row: does not sum to 1
+    [[0.2, 0.3, 0.5]], [[0.0, 0.0, 0.0]], [[2.0, -1.0, 0.25]],
+    [[0.1, 0.2, 0.7], [1.5, 0.0, 0.0], [0.3, 0.3, 0.3]],
+])
+def test_cross_entropy_with_probability_targets_is_pytorchs(torch, target, reduction):
+    """Σ_c −y_c·log_softmax(x)_c: value, gradient w.r.t. the logits and w.r.t. the target."""
+    logits = (np.arange(np.size(target), dtype=np.float64).reshape(np.shape(target)) * 0.7 - 1.0) % 3.1
+    both(torch, lambda x, y: F.cross_entropy(x, y, reduction=reduction),
+         lambda x, y: torch.nn.functional.cross_entropy(x, y, reduction=reduction), logits, target)
+
+
+def test_cross_entropy_with_probability_targets_issue_reproducer(torch):
+    x, y = t64([[1.0, 2.0, 3.0]]), t64([[0.5, 0.5, 0.5]])
+    loss = F.cross_entropy(x, y)
+    np.testing.assert_allclose(loss.item(), 1.5 * np.log(np.exp([1.0, 2.0, 3.0]).sum()) - 3.0, rtol=1e-14)  # 2.1114
+    loss.backward()
+    xt = torch.tensor([[1.0, 2.0, 3.0]], dtype=torch.float64)
+    same(y.grad, -torch.log_softmax(xt, dim=1))                  # was −x
+    y2 = t64([[0.2, 0.3, 0.5]])
+    F.cross_entropy(t64([[1.0, 2.0, 3.0]]), y2).backward()
+    same(y2.grad, -torch.log_softmax(xt, dim=1))
+
+
+def test_cross_entropy_probability_target_higher_order(torch):
+    """Composed from log_softmax, so create_graph reaches both inputs."""
+    x, y = t64([[0.3, -1.0, 2.0], [1.0, 1.0, 0.0]]), t64([[0.2, 0.3, 0.6], [1.0, 0.0, 0.5]])
+    (gx,) = cugrad.grad(F.cross_entropy(x, y), [x], create_graph=True)
+    (gx * gx).sum().backward()
+    xt, yt = (torch.tensor(v.numpy(), requires_grad=True) for v in (x, y))
+    (gxt,) = torch.autograd.grad(torch.nn.functional.cross_entropy(xt, yt), [xt], create_graph=True)
+    (gxt * gxt).sum().backward()
+    same(x.grad, xt.grad)
+    same(y.grad, yt.grad)
+
+
+@pytest.mark.parametrize("offset", [-1e4, 1e4, 1e6, -1e6])
+@pytest.mark.parametrize("kind", ["index", "prob"])
+def test_float32_cross_entropy_does_not_cancel_under_a_large_shared_offset(torch, offset, kind):
+    """Every logit near ``offset``: float32 keeps no fraction digits of lse and x_t; computed from
+    the shifted logits the loss and gradient match float64 to float32 precision (issue 13:
+    1.2939453 for 1.2943768 at −1e4, 1.4 % off at 1e6)."""
+    base = np.array([[0.5, 0.0, 0.0], [0.0, 2.0, -1.0]])
+    x32 = (base + offset).astype(np.float32)
+    x64 = x32.astype(np.float64)                                 # the same numbers, in float64
+    labels = np.array([2, 1])
+    target = labels if kind == "index" else np.array([[0.1, 0.2, 0.7], [0.0, 1.0, 0.0]])
+    ours = cugrad.tensor(x32, requires_grad=True)
+    loss = F.cross_entropy(ours, cugrad.tensor(target if kind == "index" else target.astype(np.float32)))
+    loss.backward()
+    ref_x = torch.tensor(x64, requires_grad=True)
+    ref = torch.nn.functional.cross_entropy(ref_x, torch.tensor(target))
+    ref.backward()
+    assert loss.dtype == np.float32
+    np.testing.assert_allclose(loss.item(), ref.item(), rtol=3e-7)
+    np.testing.assert_allclose(ours.grad.numpy(), ref_x.grad.numpy(), rtol=2e-6, atol=1e-7)
+
+
+def test_cross_entropy_issue_offset_reproducer():
+    loss = F.cross_entropy(cugrad.tensor([[-1e4 + 0.5, -1e4, -1e4]]), cugrad.tensor([2]))
+    np.testing.assert_allclose(loss.item(), 1.2943768, rtol=1e-7)
+
+
+def test_other_losses_and_log_softmax_hold_under_a_large_offset(torch):
+    """The same class: log_softmax, softmax, hinge and mse work on differences, so a shared offset
+    costs them nothing beyond float32's rounding of the inputs themselves."""
+    x32 = (np.array([[0.5, 0.0, -0.25]]) - 1e4).astype(np.float32)
+    x64 = torch.tensor(x32.astype(np.float64))
+    np.testing.assert_allclose(F.log_softmax(cugrad.tensor(x32)).numpy(), torch.log_softmax(x64, 1).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(F.softmax(cugrad.tensor(x32)).numpy(), torch.softmax(x64, 1).numpy(), rtol=1e-6)
+    hinge = F.hinge_loss(cugrad.tensor(x32), cugrad.tensor([1])).item()
+    np.testing.assert_allclose(hinge, (1.5 + 0.75) / 1, rtol=1e-6)
+    mse = F.mse_loss(cugrad.tensor(x32), cugrad.tensor(x32 + np.float32(0.5))).item()
+    np.testing.assert_allclose(mse, 0.25, rtol=1e-6)
+
+
+def test_losses_of_integer_inputs_are_float32():
+    i = cugrad.tensor([[1, 2, 3]])
+    assert F.cross_entropy(i, cugrad.tensor([2])).dtype == np.float32
+    assert F.cross_entropy(i, cugrad.tensor([[0.2, 0.3, 0.5]])).dtype == np.float32
+    assert F.mse_loss(i, cugrad.tensor([[1, 1, 1]])).dtype == np.float32
+    assert F.hinge_loss(i, cugrad.tensor([0])).dtype == np.float32
+    np.testing.assert_allclose(F.mse_loss(i, cugrad.tensor([[1, 1, 1]])).item(), 5 / 3, rtol=1e-6)
