@@ -466,3 +466,49 @@ def test_losses_of_integer_inputs_are_float32():
     assert F.mse_loss(i, cugrad.tensor([[1, 1, 1]])).dtype == np.float32
     assert F.hinge_loss(i, cugrad.tensor([0])).dtype == np.float32
     np.testing.assert_allclose(F.mse_loss(i, cugrad.tensor([[1, 1, 1]])).item(), 5 / 3, rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- exception types
+
+SHAPE_MISTAKES = {
+    "add": lambda: cugrad.ones(2, 3) + cugrad.ones(4),
+    "add (list)": lambda: cugrad.ones(2, 3) + [1.0, 2.0],
+    "maximum": lambda: cugrad.maximum(cugrad.ones(2, 3), cugrad.ones(4)),
+    "where": lambda: cugrad.where(cugrad.ones(2) > 0, cugrad.ones(2), cugrad.ones(3)),
+    "matmul": lambda: cugrad.ones(2, 3) @ cugrad.ones(2, 3),
+    "linear": lambda: F.linear(cugrad.ones(2, 3), cugrad.ones(4, 2)),
+    "concatenate": lambda: cugrad.concatenate([cugrad.ones(2, 3), cugrad.ones(3, 2)]),
+    "stack": lambda: cugrad.stack([cugrad.ones(2, 3), cugrad.ones(3, 2)]),
+    "reshape": lambda: cugrad.ones(2, 3).reshape(4, 4),
+    "mse_loss": lambda: F.mse_loss(cugrad.ones(2, 3), cugrad.ones(3, 2)),
+    "cross_entropy": lambda: F.cross_entropy(cugrad.ones(2, 3), cugrad.tensor([0, 1, 2])),
+    "hinge_loss": lambda: F.hinge_loss(cugrad.ones(2, 3), cugrad.tensor([0, 1, 2])),
+    "backward": lambda: (cugrad.ones(2, requires_grad=True) * 2).backward(cugrad.ones(3)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHAPE_MISTAKES))
+def test_a_shape_mismatch_is_a_value_error_everywhere(name):
+    with pytest.raises(ValueError, match=rf"^{name.split()[0]}: .*\(") as info:
+        SHAPE_MISTAKES[name]()
+    assert not isinstance(info.value, IndexError)             # an AxisError is for axes only
+
+
+TYPE_MISTAKES = {
+    "mse_loss": lambda: F.mse_loss(cugrad.ones(2), 3.0),
+    "linear": lambda: F.linear([[1.0, 2.0]], cugrad.ones(3, 2)),
+    "matmul": lambda: cugrad.ones(2, 2) @ [[1.0], [2.0]],
+    "stack": lambda: cugrad.stack([cugrad.ones(2), 1.0]),
+    "concatenate": lambda: cugrad.concatenate([cugrad.ones(2), [1.0]]),
+    "cross_entropy": lambda: F.cross_entropy(cugrad.ones(2, 3), [0, 1]),
+    "hinge_loss": lambda: F.hinge_loss(cugrad.ones(2, 3), cugrad.tensor([0.0, 1.0])),
+    "sum": lambda: cugrad.ones(2).sum(axis=0.0),
+    "softmax": lambda: F.softmax(cugrad.ones(2), dim="a"),
+    "relu": lambda: F.relu(cugrad.tensor([1, 2])),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TYPE_MISTAKES))
+def test_a_wrong_type_is_a_type_error_naming_the_op(name):
+    with pytest.raises(TypeError, match=rf"^{name}: "):
+        TYPE_MISTAKES[name]()

@@ -368,7 +368,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                     if not isinstance(input_grads, tuple):
                         input_grads = (input_grads,)
                     if len(input_grads) < len(node._edges):
-                        raise RuntimeError(
+                        raise ValueError(
                             f"{type(node).__name__}.backward returned {len(input_grads)} gradients for "
                             f"{len(node._edges)} forward arguments"
                         )
@@ -439,7 +439,7 @@ def _fit_grad(node, target, index, grad, create_graph):
     elif not create_graph:
         grad = _array(grad)
     if tuple(grad.shape) != tuple(expected_shape):
-        raise RuntimeError(
+        raise ValueError(
             f"{type(node).__name__}.backward returned a gradient of shape {tuple(grad.shape)} "
             f"for an input of shape {tuple(expected_shape)}"
         )
@@ -514,7 +514,7 @@ def _roots_and_grads(tensors, grad_tensors, where, create_graph):
             else:
                 g = backend.to_device(g, root.device) if backend.is_array(g) else _tensor.as_array(g, root)
             if tuple(g.shape) != tuple(root.shape):
-                raise RuntimeError(f"{where}: gradient of shape {tuple(g.shape)} for an output of shape {root.shape}")
+                raise ValueError(f"{where}: gradient of shape {tuple(g.shape)} for an output of shape {root.shape}")
         if create_graph and not isinstance(g, Tensor):
             g = Tensor._wrap(g)
         grads.append(g)

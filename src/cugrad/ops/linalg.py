@@ -6,7 +6,7 @@ import numpy as np
 from ..autograd import Function
 from .activation import ActivationGrad, bias_grad, check_activation
 from .. import backend, kernels, precision
-from .broadcasting import broadcast_shape, unbroadcast
+from .broadcasting import broadcast_shape, require_tensor, unbroadcast
 from .promotion import promote
 from .shape import astype, reshape
 
@@ -93,6 +93,8 @@ def autocast_operands(*operands):
 
 def matmul(a, b):
     """NumPy's matmul: 1-D operands are promoted to a row (left) or a column (right) and squeezed after."""
+    require_tensor("matmul", "the first operand", a)
+    require_tensor("matmul", "the second operand", b)
     a, b = autocast_operands(a, b)
     a_vector, b_vector = a.ndim == 1, b.ndim == 1
     if a_vector:
@@ -113,6 +115,8 @@ def linear(x, weight, bias=None, activation=None, negative_slope=0.01):
     ``activation``: None, "relu", "leaky_relu", "sigmoid" or "tanh".
     """
     activation = check_activation("linear", activation or "identity", negative_slope)
+    for name, value in (("input", x), ("weight", weight)) + ((("bias", bias),) if bias is not None else ()):
+        require_tensor("linear", name, value)
     if weight.ndim != 2:
         raise ValueError(f"linear: weight must be 2-D (out, in), got shape {weight.shape}")
     if x.ndim < 1 or x.shape[-1] != weight.shape[1]:

@@ -8,6 +8,7 @@ from .. import backend, kernels, precision
 from .. import tensor as _tensor
 from ..autograd import Function
 from .activation import log_softmax, relu, softmax
+from .broadcasting import require_tensor
 from .promotion import as_float
 from .reduce import sum as _sum
 from .shape import astype, broadcast_to
@@ -106,6 +107,7 @@ def cross_entropy(logits, target, reduction="mean"):
     Integer logits are float32; the target is cast to the logits' dtype.
     """
     _check_reduction("cross_entropy", reduction)
+    require_tensor("cross_entropy", "logits", logits)
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy: logits must be 2-D (N, C), got shape {logits.shape}")
     logits = as_float(logits)
@@ -134,6 +136,8 @@ def cross_entropy(logits, target, reduction="mean"):
 def mse_loss(prediction, target, reduction="mean"):
     """(prediction − target)², reduced over every element like PyTorch's mse_loss."""
     _check_reduction("mse_loss", reduction)
+    require_tensor("mse_loss", "prediction", prediction)
+    require_tensor("mse_loss", "target", target)
     if tuple(prediction.shape) != tuple(target.shape):
         raise ValueError(f"mse_loss: prediction shape {prediction.shape} differs from target shape {tuple(target.shape)}")
     prediction, target = as_float(prediction), as_float(target)
@@ -166,6 +170,7 @@ class SquaredError(Function):
 def hinge_loss(scores, target, margin=1.0, reduction="mean"):
     """Multiclass SVM loss: Lᵢ = Σ_{j≠yᵢ} max(0, sⱼ − s_yᵢ + margin)."""
     _check_reduction("hinge_loss", reduction)
+    require_tensor("hinge_loss", "scores", scores)
     if scores.ndim != 2:
         raise ValueError(f"hinge_loss: scores must be 2-D (N, C), got shape {scores.shape}")
     n, c = scores.shape

@@ -8,7 +8,7 @@ from .. import backend
 from ..autograd import Function
 from .. import tensor as _tensor
 from .axes import axis_index, pick
-from .broadcasting import broadcast_shape, unbroadcast
+from .broadcasting import broadcast_shape, require_tensor, unbroadcast
 from .promotion import promote
 
 
@@ -191,6 +191,8 @@ def _is_basic(index) -> bool:
 def _check_same_rank(op, xs):
     if not xs:
         raise ValueError(f"{op}: needs at least one tensor")
+    for i, x in enumerate(xs):
+        require_tensor(op, f"item {i}", x)
     if any(x.ndim != xs[0].ndim for x in xs):
         raise ValueError(f"{op}: all tensors need the same number of dimensions, got shapes {[tuple(x.shape) for x in xs]}")
 
