@@ -288,6 +288,44 @@ def test_singular_points_match_pytorch_without_warnings(torch, name):
     both(torch, ours, theirs, *inputs)
 
 
+EXTREME_OPS = {
+    "sum": lambda t: t.sum(), "mean": lambda t: t.mean(), "var": lambda t: t.var(), "std": lambda t: t.std(),
+    "astype": lambda t: t.astype("float16"), "sigmoid": F.sigmoid, "tanh": F.tanh, "softplus": F.softplus,
+    "gelu": F.gelu, "relu": F.relu, "leaky_relu": F.leaky_relu, "mse_loss": lambda t: F.mse_loss(t, t * 0),
+    "exp": cugrad.exp, "log": cugrad.log, "sqrt": cugrad.sqrt, "softmax": lambda t: F.softmax(t, dim=0),
+    "log_softmax": lambda t: F.log_softmax(t, dim=0), "cross_entropy": lambda t: F.cross_entropy(t.reshape(1, 5), cugrad.tensor([0])),
+    "cross_entropy_prob": lambda t: F.cross_entropy(t.reshape(1, 5), cugrad.ones(1, 5)),
+    "hinge_loss": lambda t: F.hinge_loss(t.reshape(1, 5), cugrad.tensor([0])),
+    "linear": lambda t: F.linear(t.reshape(1, 5), cugrad.ones(2, 5) * 10), "matmul": lambda t: t.reshape(1, 5) @ (cugrad.ones(5, 1) * 10),
+    "pow": lambda t: t ** 2, "rpow": lambda t: 2.0 ** t, "div": lambda t: 1 / t, "max": lambda t: t.max(), "abs": cugrad.abs,
+    "clip": lambda t: t.clip(-1e38, 1e38), "maximum": lambda t: cugrad.maximum(t, t * 2), "l2_penalty": lambda t: F.l2_penalty([t]),
+    "dropout": lambda t: F.dropout(t, 0.5), "layer_norm": lambda t: cugrad.nn.LayerNorm(5)(t.reshape(1, 5)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXTREME_OPS))
+def test_no_runtime_warning_at_float32_extremes(name):
+    """±3e38, 0 and −0 in float32 overflow, divide by zero and leave domains somewhere in each op's
+    forward or backward: PyTorch answers inf/nan silently, and so do we."""
+    x = cugrad.tensor(np.array([3e38, -3e38, 1.0, 0.0, -0.0], np.float32), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = EXTREME_OPS[name](x)
+        y.sum().backward()
+    assert x.grad is not None
+
+
+def test_in_place_ops_leak_no_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with cugrad.no_grad():
+            t = cugrad.tensor([1.0, 0.0, 3e38])
+            t /= 0.0
+            t *= 1e38
+            t -= np.inf
+    assert np.isnan(t.numpy()).all()
+
+
 def test_float32_overflow_and_empty_mean_leak_no_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")

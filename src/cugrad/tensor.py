@@ -245,7 +245,8 @@ class Tensor:
             raise RuntimeError(
                 f"in-place {name} on a tensor that requires grad is only allowed inside cugrad.no_grad()"
             )
-        apply(self.data, self._operand(other, f"in-place {name}", copy_across=name == "assignment"))
+        with np.errstate(all="ignore"):  # inf/nan silently, as the out-of-place ops (fp_quiet)
+            apply(self.data, self._operand(other, f"in-place {name}", copy_across=name == "assignment"))
         return self
 
     def _operand(self, other, what, copy_across=False):

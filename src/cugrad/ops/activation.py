@@ -24,6 +24,8 @@ def check_activation(op, activation, negative_slope=0.01):
 class Activation(Function):
     """y = act(x) by one fused kernel; backward from the saved output y (see ActivationGrad)."""
 
+    fp_quiet = True
+
     @staticmethod
     def forward(ctx, x, activation, negative_slope):
         y = kernels.bias_activation(x, None, activation, negative_slope)
@@ -44,6 +46,8 @@ class ActivationGrad(Function):
     Its own backward (for create_graph):  d/dg = act'(y);  d/dy = g·act''(y), i.e. 0 for the ReLUs,
     g(1 − 2y) for sigmoid, −2gy for tanh.
     """
+
+    fp_quiet = True
 
     @staticmethod
     def forward(ctx, g, y, activation, negative_slope):
@@ -67,6 +71,8 @@ class ActivationGrad(Function):
 class BiasGrad(Function):
     """db = Σ over all axes but the last of dz;  its backward broadcasts back: d/d(dz) = gb."""
 
+    fp_quiet = True
+
     @staticmethod
     def forward(ctx, dz):
         ctx.shape = dz.shape
@@ -79,6 +85,8 @@ class BiasGrad(Function):
 
 class Softplus(Function):
     """y = ln(1 + eˣ) (computed as logaddexp(0, x));  dL/dx = g·σ(x)."""
+
+    fp_quiet = True
 
     @staticmethod
     def forward(ctx, x):

@@ -14,6 +14,8 @@ from .shape import astype, reshape
 class MatMul(Function):
     """Y = A·B (batched over leading axes);  dL/dA = G·Bᵀ, dL/dB = Aᵀ·G — transposed views, no Jacobian."""
 
+    fp_quiet = True
+
     @staticmethod
     def forward(ctx, a, b):
         check_matmul("matmul", a.shape, b.shape)
@@ -37,6 +39,8 @@ class Linear(Function):
     On a GPU the product is one cuBLAS GEMM on a transposed view, and bias + activation one fused
     kernel writing over the GEMM's output.
     """
+
+    fp_quiet = True
 
     @staticmethod
     def forward(ctx, x, weight, bias, activation, negative_slope):

@@ -150,6 +150,8 @@ def mse_loss(prediction, target, reduction="mean"):
 class SquaredError(Function):
     """L = s · Σ (p − t)² with s = 1 ("sum") or 1/n ("mean");  dL/dp = 2s·g·(p − t) = −dL/dt."""
 
+    fp_quiet = True
+
     @staticmethod
     def forward(ctx, prediction, target, reduction):
         diff = prediction - target

@@ -37,6 +37,8 @@ def _count(shape, axes):
 class Sum(Function):
     """y = Σ_axes x;  dL/dx = g broadcast back over the summed axes."""
 
+    fp_quiet = True
+
     @staticmethod
     def forward(ctx, x, axes, keepdims):
         ctx.shape, ctx.kept = x.shape, _kept_shape(x.shape, axes)
