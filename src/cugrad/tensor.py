@@ -336,7 +336,7 @@ class Tensor:
 
     # ---------------------------------------------------------------- methods
     # NumPy's axis=/keepdims= or PyTorch's dim=/keepdim=; dtype= and out= as np.sum(t), np.mean(t),
-    # np.max(t), np.min(t) pass them
+    # np.max(t), np.min(t), np.var(t), np.std(t), np.argmax(t) pass them
     def sum(self, axis=None, keepdims=False, dtype=None, out=None, *, dim=None, keepdim=None):
         return ops.sum(_reduction_input(self, dtype, out, "sum"), axis, keepdims, dim=dim, keepdim=keepdim)
 
@@ -349,15 +349,17 @@ class Tensor:
     def min(self, axis=None, keepdims=False, out=None, *, dim=None, keepdim=None):
         return ops.min(_reduction_input(self, None, out, "min"), axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def var(self, axis=None, keepdims=False, ddof=0, *, dim=None, keepdim=None, correction=None):
-        return ops.var(self, axis, keepdims, ddof, dim=dim, keepdim=keepdim, correction=correction)
+    def var(self, axis=None, keepdims=False, ddof=0, *, dim=None, keepdim=None, correction=None, dtype=None, out=None):
+        return ops.var(_reduction_input(self, dtype, out, "var"), axis, keepdims, ddof, dim=dim, keepdim=keepdim,
+                       correction=correction)
 
-    def std(self, axis=None, keepdims=False, ddof=0, *, dim=None, keepdim=None, correction=None):
-        return ops.std(self, axis, keepdims, ddof, dim=dim, keepdim=keepdim, correction=correction)
+    def std(self, axis=None, keepdims=False, ddof=0, *, dim=None, keepdim=None, correction=None, dtype=None, out=None):
+        return ops.std(_reduction_input(self, dtype, out, "std"), axis, keepdims, ddof, dim=dim, keepdim=keepdim,
+                       correction=correction)
 
-    def argmax(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    def argmax(self, axis=None, keepdims=False, *, dim=None, keepdim=None, out=None):
         """Index of the first maximum along ``axis`` (of the flattened tensor for None)."""
-        return ops.argmax(self, axis, keepdims, dim=dim, keepdim=keepdim)
+        return ops.argmax(_reduction_input(self, None, out, "argmax"), axis, keepdims, dim=dim, keepdim=keepdim)
 
     def reshape(self, *shape):
         return ops.reshape(self, *shape)
