@@ -279,7 +279,26 @@ SINGULAR = {  # op at points where it is infinite, undefined or overflows: (ours
                     [[[-np.inf, -np.inf], [0.0, 1.0]]]),
     "abs": (cugrad.abs, lambda t: t.abs(), [[0.0, -1.0]]),
     "maximum": (cugrad.maximum, lambda a, b: a.maximum(b), [[0.0, 1.0], [0.0, 2.0]]),
+    "minimum": (cugrad.minimum, lambda a, b: a.minimum(b), [[0.0, 1.0, 3.0], [0.0, 2.0, -1.0]]),
+    "relu": (F.relu, lambda t: t.relu(), [[0.0, -0.0, 1.0, -1.0]]),
+    "leaky_relu": (lambda t: F.leaky_relu(t, 0.1), lambda t: torch_leaky_relu(t, 0.1), [[0.0, -0.0, 1.0, -1.0]]),
+    "max ties": (lambda t: t.max(axis=1), lambda t: t.amax(dim=1), [[[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]]]),
+    "min ties": (lambda t: t.min(), lambda t: t.amin(), [[[1.0, 3.0, 1.0], [2.0, 1.0, 2.0]]]),
+    "tanh": (F.tanh, lambda t: t.tanh(), [[0.0, 30.0, -30.0]]),
+    "sigmoid": (F.sigmoid, lambda t: t.sigmoid(), [[0.0, 800.0, -800.0]]),
+    "softplus": (F.softplus, lambda t: torch_softplus(t), [[0.0, 800.0, -800.0]]),
 }
+
+
+def torch_leaky_relu(t, slope):
+    import torch
+    return torch.nn.functional.leaky_relu(t, slope)
+
+
+def torch_softplus(t):
+    """PyTorch's softplus switches to x above 20; this is its exact formula, log1p(exp(x)), stably."""
+    import torch
+    return torch.logaddexp(torch.zeros_like(t), t)
 
 
 @pytest.mark.parametrize("name", sorted(SINGULAR))
@@ -363,8 +382,9 @@ def test_integer_tensors_promote_to_float32_in_float_ops():
     np.testing.assert_allclose(cases["int ** 0.5"].numpy(), np.sqrt([1, 2, 4]), rtol=1e-6)
     np.testing.assert_allclose(cases["mean"].item(), 7 / 3, rtol=1e-6)
     np.testing.assert_allclose(cases["int / int"].numpy(), np.ones(3))
-    for out in (i + 1, i * 2, i - np.int64(1), -i, i.sum(), i.max(), abs(i), i ** 2):
+    for out in (i + 1, i * 2, i - np.int64(1), -i, i.sum(), i.max(), abs(i), i ** 2, cugrad.where(b, 1, 2)):
         assert out.dtype == np.int64
+    assert cugrad.where(b, 0.5, np.float64(2.0)).dtype == np.float32     # scalars alone: the default float
     assert (b + 1).dtype == np.int64
 
 

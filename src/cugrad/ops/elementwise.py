@@ -154,7 +154,10 @@ class Where(Function):
         xp = backend.array_module(cond, a, b)
         ctx.shapes = (shape_of(a), shape_of(b))
         ctx.save_for_backward(xp.broadcast_to(cond, shape))
-        return xp.where(cond, a, b)
+        z = xp.where(cond, a, b)
+        if z.dtype.kind == "f" and not (backend.is_array(a) or backend.is_array(b)):
+            z = z.astype(backend.DEFAULT_FLOAT)  # two Python floats: the default float dtype
+        return z
 
     @staticmethod
     def backward(ctx, g):
