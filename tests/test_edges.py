@@ -384,7 +384,7 @@ def test_integer_tensors_promote_to_float32_in_float_ops():
     np.testing.assert_allclose(cases["int / int"].numpy(), np.ones(3))
     for out in (i + 1, i * 2, i - np.int64(1), -i, i.sum(), i.max(), abs(i), i ** 2, cugrad.where(b, 1, 2)):
         assert out.dtype == np.int64
-    assert cugrad.where(b, 0.5, np.float64(2.0)).dtype == np.float32     # scalars alone: the default float
+    assert cugrad.where(b, 0.5, 2).dtype == np.float32     # Python numbers alone: the default float
     assert (b + 1).dtype == np.int64
 
 

@@ -150,13 +150,14 @@ class Where(Function):
     @staticmethod
     def forward(ctx, cond, a, b):
         shape = broadcast_shape("where", shape_of(cond), shape_of(a), shape_of(b))
+        python_numbers = isinstance(a, (bool, int, float)) and isinstance(b, (bool, int, float))
         a, b = promote(a, b)
         xp = backend.array_module(cond, a, b)
         ctx.shapes = (shape_of(a), shape_of(b))
         ctx.save_for_backward(xp.broadcast_to(cond, shape))
         z = xp.where(cond, a, b)
-        if z.dtype.kind == "f" and not (backend.is_array(a) or backend.is_array(b)):
-            z = z.astype(backend.DEFAULT_FLOAT)  # two Python floats: the default float dtype
+        if python_numbers and z.dtype.kind == "f":
+            z = z.astype(backend.DEFAULT_FLOAT)  # two Python numbers: the default float dtype
         return z
 
     @staticmethod
