@@ -150,7 +150,7 @@ class Where(Function):
     @staticmethod
     def forward(ctx, cond, a, b):
         shape = broadcast_shape("where", shape_of(cond), shape_of(a), shape_of(b))
-        python_numbers = isinstance(a, (bool, int, float)) and isinstance(b, (bool, int, float))
+        python_numbers = type(a) in (bool, int, float) and type(b) in (bool, int, float)  # np.float64 is a float
         a, b = promote(a, b)
         xp = backend.array_module(cond, a, b)
         ctx.shapes = (shape_of(a), shape_of(b))
