@@ -570,3 +570,20 @@ TYPE_MISTAKES = {
 def test_a_wrong_type_is_a_type_error_naming_the_op(name):
     with pytest.raises(TypeError, match=rf"^{name}: "):
         TYPE_MISTAKES[name]()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_losses_of_an_empty_batch_follow_pytorch(torch, reduction):
+    """mean over no rows is nan (mse_loss gave 0), sum 0, none empty; no warning, empty gradients."""
+    tf = torch.nn.functional
+    labels = np.zeros(0, np.int64)
+    cases = (
+        (lambda x: F.cross_entropy(x, cugrad.tensor(labels), reduction=reduction),
+         lambda x: tf.cross_entropy(x, torch.tensor(labels), reduction=reduction)),
+        (lambda x: F.cross_entropy(x, cugrad.zeros(0, 3, dtype="float64"), reduction=reduction),
+         lambda x: tf.cross_entropy(x, torch.zeros(0, 3, dtype=torch.float64), reduction=reduction)),
+        (lambda x: F.mse_loss(x, cugrad.zeros(0, 3, dtype="float64"), reduction=reduction),
+         lambda x: tf.mse_loss(x, torch.zeros(0, 3, dtype=torch.float64), reduction=reduction)),
+    )
+    for ours, theirs in cases:
+        both(torch, ours, theirs, np.zeros((0, 3)))

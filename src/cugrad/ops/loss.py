@@ -148,14 +148,16 @@ def mse_loss(prediction, target, reduction="mean"):
 
 
 class SquaredError(Function):
-    """L = s · Σ (p − t)² with s = 1 ("sum") or 1/n ("mean");  dL/dp = 2s·g·(p − t) = −dL/dt."""
+    """L = s · Σ (p − t)² with s = 1 ("sum") or 1/n ("mean": nan for n = 0, as in PyTorch);
+    dL/dp = 2s·g·(p − t) = −dL/dt."""
 
     fp_quiet = True
 
     @staticmethod
     def forward(ctx, prediction, target, reduction):
         diff = prediction - target
-        ctx.scale = 1.0 / max(diff.size, 1) if reduction == "mean" else 1.0
+        n = diff.size
+        ctx.scale = (1.0 / n if n else float("nan")) if reduction == "mean" else 1.0
         ctx.save_for_backward(prediction, target, diff)
         return backend.array_module(diff).asarray((diff * diff).sum() * ctx.scale, dtype=diff.dtype)
 
