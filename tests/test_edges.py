@@ -284,6 +284,13 @@ SINGULAR = {  # op at points where it is infinite, undefined or overflows: (ours
     "leaky_relu": (lambda t: F.leaky_relu(t, 0.1), lambda t: torch_leaky_relu(t, 0.1), [[0.0, -0.0, 1.0, -1.0]]),
     "max ties": (lambda t: t.max(axis=1), lambda t: t.amax(dim=1), [[[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]]]),
     "min ties": (lambda t: t.min(), lambda t: t.amin(), [[[1.0, 3.0, 1.0], [2.0, 1.0, 2.0]]]),
+    "maximum nan": (cugrad.maximum, lambda a, b: a.maximum(b), [[np.nan, 1.0, np.nan, 2.0, 1.0], [1.0, np.nan, np.nan, 1.0, 1.0]]),
+    "minimum nan": (cugrad.minimum, lambda a, b: a.minimum(b), [[np.nan, 1.0, np.nan, 2.0, 1.0], [1.0, np.nan, np.nan, 1.0, 1.0]]),
+    "max nan": (lambda t: t.max(axis=1), lambda t: t.amax(dim=1), [[[np.nan, 1.0, 2.0], [1.0, 2.0, 2.0]]]),
+    "min nan": (lambda t: t.min(axis=0), lambda t: t.amin(dim=0), [[[np.nan, 1.0], [0.0, 2.0]]]),
+    "softmax inf": (lambda t: F.softmax(t, dim=-1), lambda t: t.softmax(-1), [[[np.inf, 1.0, -np.inf], [-np.inf, 1.0, 2.0]]]),
+    "cross_entropy inf": (lambda t: F.cross_entropy(t, cugrad.tensor([1, 0])),
+                          lambda t: torch_cross_entropy(t, [1, 0]), [[[np.inf, 1.0, 2.0], [-np.inf, -np.inf, -np.inf]]]),
     "tanh": (F.tanh, lambda t: t.tanh(), [[0.0, 30.0, -30.0]]),
     "sigmoid": (F.sigmoid, lambda t: t.sigmoid(), [[0.0, 800.0, -800.0]]),
     "softplus": (F.softplus, lambda t: torch_softplus(t), [[0.0, 800.0, -800.0]]),
@@ -293,6 +300,11 @@ SINGULAR = {  # op at points where it is infinite, undefined or overflows: (ours
 def torch_leaky_relu(t, slope):
     import torch
     return torch.nn.functional.leaky_relu(t, slope)
+
+
+def torch_cross_entropy(t, labels):
+    import torch
+    return torch.nn.functional.cross_entropy(t, torch.tensor(labels))
 
 
 def torch_softplus(t):

@@ -99,49 +99,55 @@ class Clip(Function):
 
 
 class _Select(Function):
-    """Elementwise max or min of two operands; the gradient goes to the winner (split at ties)."""
+    """Elementwise max or min of two operands, NaN-propagating; the gradient goes to the winner,
+    split evenly at ties, and to both where either is NaN (PyTorch's rule)."""
 
     name = ""
 
     @classmethod
-    def _select(cls, ctx, a, b, wins):
+    def _select(cls, ctx, a, b, wins, pick):
         sa, sb = shape_of(a), shape_of(b)
         broadcast_shape(cls.name, sa, sb)
         ctx.shapes = (sa, sb)
         a, b = promote(a, b)
         xp = backend.array_module(a, b)
-        a_share = wins(a, b) + 0.5 * (a == b)
-        ctx.save_for_backward(xp.asarray(a_share, dtype=xp.result_type(a, b)))
-        return xp.where(a_share > 0, a, b)
+        dtype = xp.result_type(a, b)
+        tie, unordered = a == b, (a != a) | (b != b)
+        a_share = xp.asarray(wins(a, b) + 0.5 * tie + unordered, dtype=dtype)
+        b_share = xp.asarray(wins(b, a) + 0.5 * tie + unordered, dtype=dtype)
+        ctx.save_for_backward(a_share, b_share)
+        return pick(a, b)
 
     @staticmethod
     def backward(ctx, g):
-        (a_share,) = ctx.saved
+        a_share, b_share = ctx.saved
         sa, sb = ctx.shapes
         need_a, need_b = ctx.needs_input_grad
         ga = unbroadcast(g * a_share, sa) if need_a else None
-        gb = unbroadcast(g * (1 - a_share), sb) if need_b else None
+        gb = unbroadcast(g * b_share, sb) if need_b else None
         return ga, gb
 
 
 class Maximum(_Select):
-    """z = max(a, b);  dL/da = g where a > b, dL/db = g where b > a, g/2 each at ties."""
+    """z = max(a, b) (NaN if either is);  dL/da = g where a > b, dL/db = g where b > a, g/2 each at
+    ties, g each where either is NaN."""
 
     name = "maximum"
 
     @staticmethod
     def forward(ctx, a, b):
-        return Maximum._select(ctx, a, b, lambda a, b: a > b)
+        return Maximum._select(ctx, a, b, lambda a, b: a > b, backend.array_module(a, b).maximum)
 
 
 class Minimum(_Select):
-    """z = min(a, b);  dL/da = g where a < b, dL/db = g where b < a, g/2 each at ties."""
+    """z = min(a, b) (NaN if either is);  dL/da = g where a < b, dL/db = g where b < a, g/2 each at
+    ties, g each where either is NaN."""
 
     name = "minimum"
 
     @staticmethod
     def forward(ctx, a, b):
-        return Minimum._select(ctx, a, b, lambda a, b: a < b)
+        return Minimum._select(ctx, a, b, lambda a, b: a < b, backend.array_module(a, b).minimum)
 
 
 class Where(Function):

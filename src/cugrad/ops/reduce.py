@@ -50,9 +50,11 @@ class Sum(Function):
 
 
 class _Extreme(Function):
-    """max or min over axes; the gradient is shared evenly by the elements that attain it."""
+    """max or min over axes; the gradient is shared evenly by the elements that attain it (a NaN
+    result attains nothing: its gradient is NaN, as PyTorch's amax/amin over a dim)."""
 
     name = ""
+    fp_quiet = True
 
     @classmethod
     def _reduce(cls, ctx, x, axes, keepdims):
