@@ -78,8 +78,9 @@ class Function:
     """
 
     # True for ops whose NumPy forward may divide by zero, overflow or leave its domain (log(0),
-    # 0**-1, 0/0): it runs with NumPy's floating-point warnings off, as PyTorch gives inf/nan
-    # silently. (Off by default: entering np.errstate costs about as much as a small op.)
+    # 0**-1, 0/0, float32 overflow): it runs with NumPy's floating-point warnings off, as PyTorch
+    # gives inf/nan silently. Off by default (ops that only move data, and users' Functions):
+    # entering np.errstate costs about 1 µs, a third of a small op's overhead.
     fp_quiet = False
 
     # set on the instance when it becomes a graph node
