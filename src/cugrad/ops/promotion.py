@@ -2,7 +2,7 @@
 
 - A Python or NumPy scalar never changes a tensor's dtype within its category (bool < int <
   float): ``float32 * np.float64(2)`` is float32, ``int64 + 1`` is int64. A scalar of a higher
-  category takes the default float dtype: ``int64 * 0.5`` is float32.
+  category gives that category's default dtype: ``int64 * 0.5`` is float32, ``bool + 1`` int64.
 - Between arrays of different categories the higher one's dtype wins: ``int64 + float32`` is
   float32. Within one category NumPy's rule holds: ``float32 + float64`` is float64.
 - Float ops (division, exp, log, sqrt, mean, the activations and losses) turn integer and
@@ -14,37 +14,43 @@ import numpy as np
 
 from .. import backend
 
-_SCALARS = (bool, int, float)
-
 
 def _category(dtype) -> int:
-    if dtype.kind == "b":
+    kind = dtype.kind
+    if kind == "f":
+        return 2
+    if kind == "b":
         return 0
-    return 2 if backend.is_floating(dtype) else 1
-
-
-def _scalar_category(value) -> int:
-    return 0 if isinstance(value, bool) else 1 if isinstance(value, int) else 2
+    return 2 if backend.is_floating(dtype) else 1   # bfloat16 (ml_dtypes) is kind "V"
 
 
 def promote(*operands, to_float=False):
     """``operands`` (arrays and scalars) brought to their common dtype by the rule above; NumPy
     scalars become Python scalars (NumPy 2 would let a NumPy float64 promote a float32 array).
     ``to_float``: the result must be floating (division and other float ops)."""
-    operands = [v.item() if isinstance(v, np.generic) else v for v in operands]
-    arrays = [v for v in operands if backend.is_array(v)]
+    out, arrays, scalar_top = [], [], 0
+    for v in operands:
+        if isinstance(v, np.generic):
+            v = v.item()
+        if isinstance(v, float):
+            scalar_top = 2
+        elif isinstance(v, int) and not isinstance(v, bool):
+            scalar_top = max(scalar_top, 1)
+        elif hasattr(v, "dtype"):
+            arrays.append(v)
+        out.append(v)
     if not arrays:
-        return operands
-    top = max(_category(a.dtype) for a in arrays)
-    scalar_top = max((_scalar_category(v) for v in operands if isinstance(v, _SCALARS)), default=0)
+        return out
+    categories = [_category(a.dtype) for a in arrays]
+    top = max(categories)
     if to_float and top < 2 or scalar_top > top:
         target = backend.DEFAULT_FLOAT if to_float or scalar_top == 2 else np.dtype(np.int64)
-    elif any(_category(a.dtype) < top for a in arrays):
-        target = np.result_type(*[a.dtype for a in arrays if _category(a.dtype) == top])
+    elif min(categories) < top:
+        target = np.result_type(*[a.dtype for a, c in zip(arrays, categories) if c == top])
     else:
-        return operands
-    return [v.astype(target) if backend.is_array(v) and _category(v.dtype) < _category(target) else v
-            for v in operands]
+        return out
+    low = _category(target)
+    return [v.astype(target) if hasattr(v, "dtype") and _category(v.dtype) < low else v for v in out]
 
 
 def as_float(x):
