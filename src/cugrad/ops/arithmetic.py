@@ -20,7 +20,8 @@ class _Binary(Function):
         if sa != sb:
             broadcast_shape(cls.name, sa, sb)
         ctx.shapes = (sa, sb)
-        if type(a) is type(b) and a.dtype == b.dtype and (a.dtype.kind == "f" or not cls.to_float):  # quickly
+        same = type(a) is type(b) and hasattr(a, "dtype") and a.dtype == b.dtype
+        if same and (a.dtype.kind == "f" or not cls.to_float):  # the common case, quickly
             return a, b
         return promote(a, b, to_float=cls.to_float)
 
