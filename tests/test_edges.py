@@ -564,6 +564,11 @@ def test_a_shape_mismatch_is_a_value_error_everywhere(name):
     assert not isinstance(info.value, IndexError)             # an AxisError is for axes only
 
 
+def test_integer_to_a_negative_integer_power_names_pow():
+    with pytest.raises(ValueError, match="^pow: Integers to negative integer powers are not allowed"):
+        cugrad.tensor([2, 3]) ** cugrad.tensor([-1, 1])
+
+
 TYPE_MISTAKES = {
     "mse_loss": lambda: F.mse_loss(cugrad.ones(2), 3.0),
     "linear": lambda: F.linear([[1.0, 2.0]], cugrad.ones(3, 2)),

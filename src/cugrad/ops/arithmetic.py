@@ -128,7 +128,10 @@ class Pow(_Binary):
     @staticmethod
     def forward(ctx, a, b):
         a, b = Pow.check(ctx, a, b)
-        z = a**b
+        try:
+            z = a**b
+        except ValueError as exc:  # NumPy: integers to negative integer powers
+            raise ValueError(f"pow: {exc}") from None
         ctx.save_for_backward(a, b, z)
         return z
 
