@@ -122,20 +122,3 @@ __device__ __forceinline__ void ew_apply(const T* const (&in)[NIN], T* const (&o
     }
 }
 
-// Warp and block reductions (blockDim.x a multiple of 32, at most 1024).
-template <typename A> __device__ __forceinline__ A warp_sum(A x) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
-    return x;
-}
-
-// Sum over the block; every thread gets the result. `scratch` is __shared__ A[32].
-template <typename A> __device__ __forceinline__ A block_sum(A x, A* scratch) {
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
-    x = warp_sum(x);
-    __syncthreads();                       // scratch may still be read by a previous call
-    if (lane == 0) scratch[warp] = x;
-    __syncthreads();
-    x = lane < nwarps ? scratch[lane] : A(0);
-    return warp_sum(x);
-}

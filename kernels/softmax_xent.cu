@@ -1,6 +1,7 @@
-// Row-wise softmax cross-entropy, one block per row (grid-stride over rows).
+// Row-wise softmax cross-entropy against class labels, one block per row (grid-stride over rows).
 // Forward: one read of the row with an online (running max, running sum) log-sum-exp.
-// Backward: dlogits = (softmax - target) * row_scale, one read and one write.
+// Backward: dlogits = (softmax - onehot(label)) * row_scale, one read and one write.
+// (Probability targets are composed from log_softmax in ops/loss.py, as PyTorch does.)
 #include "common.cuh"
 
 // Merge two (max, sum of exp(x - max)) pairs.
@@ -32,66 +33,48 @@ template <typename A> __device__ __forceinline__ void block_lse(A& m, A& s, A (*
     }
 }
 
-template <typename TGT> struct is_label { static constexpr bool value = false; };
-template <> struct is_label<i64> { static constexpr bool value = true; };
-
-// TGT = i64 (class index per row) or T (a (rows, cols) probability row).
-// loss[r] = lse[r] - sum_c y[r,c] * x[r,c];  lse[r] = log sum_c exp(x[r,c]).
-// A label outside [0, cols) gives loss NaN for that row.
-template <typename T, typename TGT>
-__global__ void xent_fwd(const T* logits, const TGT* target, typename acc_of<T>::type* loss,
-                         typename acc_of<T>::type* lse_out, i64 rows, i64 cols) {
+// loss[r] = log_sum[r] - (x[r,t] - row_max[r]) for the label t of row r, where row_max[r] = max_c
+// x[r,c] and log_sum[r] = log sum_c exp(x[r,c] - row_max[r]). Everything is written from the
+// shifted logits: lse - x[t] would cancel when the row shares a large offset (float32 keeps no
+// fraction of 1e6 + 0.5). A label outside [0, cols) gives loss NaN for that row.
+template <typename T>
+__global__ void xent_fwd(const T* logits, const i64* target, typename acc_of<T>::type* loss,
+                         typename acc_of<T>::type* row_max, typename acc_of<T>::type* log_sum,
+                         i64 rows, i64 cols) {
     typedef typename acc_of<T>::type A;
     __shared__ A scratch[2][32];
-    __shared__ A dsum[32];
-    constexpr bool by_index = is_label<TGT>::value;
     for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
         const T* row = logits + r * cols;
-        A m = A(0), s = A(0), dot = A(0);
-        for (i64 c = threadIdx.x; c < cols; c += blockDim.x) {
-            const A v = to_acc(row[c]);
-            lse_merge(m, s, v, A(1));
-            if constexpr (!by_index) dot += to_acc(target[r * cols + c]) * v;
-        }
+        A m = A(0), s = A(0);
+        for (i64 c = threadIdx.x; c < cols; c += blockDim.x) lse_merge(m, s, to_acc(row[c]), A(1));
         block_lse(m, s, scratch);
-        const A lse = m + cg_log(s);
-        if constexpr (by_index) {
-            if (threadIdx.x == 0) {
-                const i64 t = (i64)target[r];
-                const A xt = (t >= 0 && t < cols) ? to_acc(row[t]) : A(0) / A(0);
-                loss[r] = lse - xt;
-                lse_out[r] = lse;
-            }
-        } else {
-            dot = block_sum(dot, dsum);
-            if (threadIdx.x == 0) { loss[r] = lse - dot; lse_out[r] = lse; }
+        if (threadIdx.x == 0) {
+            const i64 t = target[r];
+            const A ls = cg_log(s);
+            const A xt = (t >= 0 && t < cols) ? to_acc(row[t]) - m : A(0) / A(0);
+            loss[r] = ls - xt;
+            row_max[r] = m;
+            log_sum[r] = ls;
         }
     }
 }
 
-// dx[r,c] = (exp(x[r,c] - lse[r]) - y[r,c]) * scale[r]. An out-of-range label gives a NaN row.
-template <typename T, typename TGT>
-__global__ void xent_bwd(const T* logits, const typename acc_of<T>::type* lse,
-                         const TGT* target, const typename acc_of<T>::type* scale, T* dx,
-                         i64 rows, i64 cols) {
+// dx[r,c] = (exp((x[r,c] - row_max[r]) - log_sum[r]) - [c == t]) * scale[r]. An out-of-range label
+// gives a NaN row.
+template <typename T>
+__global__ void xent_bwd(const T* logits, const typename acc_of<T>::type* row_max,
+                         const typename acc_of<T>::type* log_sum, const i64* target,
+                         const typename acc_of<T>::type* scale, T* dx, i64 rows, i64 cols) {
     typedef typename acc_of<T>::type A;
-    constexpr bool by_index = is_label<TGT>::value;
     for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
         const T* row = logits + r * cols;
         T* drow = dx + r * cols;
-        const A l = lse[r], sc = scale[r];
-        if constexpr (by_index) {
-            const i64 t = target[r];
-            const A bad = (t < 0 || t >= cols) ? A(0) / A(0) : A(0);
-            for (i64 c = threadIdx.x; c < cols; c += blockDim.x) {
-                const A p = cg_exp(to_acc(row[c]) - l);
-                drow[c] = from_acc<T>((p - (c == t ? A(1) : A(0))) * sc + bad);
-            }
-        } else {
-            for (i64 c = threadIdx.x; c < cols; c += blockDim.x) {
-                const A p = cg_exp(to_acc(row[c]) - l);
-                drow[c] = from_acc<T>((p - to_acc(target[r * cols + c])) * sc);
-            }
+        const A m = row_max[r], ls = log_sum[r], sc = scale[r];
+        const i64 t = target[r];
+        const A bad = (t < 0 || t >= cols) ? A(0) / A(0) : A(0);
+        for (i64 c = threadIdx.x; c < cols; c += blockDim.x) {
+            const A p = cg_exp((to_acc(row[c]) - m) - ls);
+            drow[c] = from_acc<T>((p - (c == t ? A(1) : A(0))) * sc + bad);
         }
     }
 }

@@ -232,3 +232,46 @@ def test_peak_memory_falls_at_least_threefold_with_equal_gradients():
     sqrt_peak = _peak_bytes(lambda: step("sqrt"))
     _assert_same(results[None], results["sqrt"])
     assert plain_peak >= 3 * sqrt_peak, f"peak {plain_peak} B without vs {sqrt_peak} B with checkpointing"
+
+
+@pytest.mark.parametrize("use_checkpoint", [False, True])
+def test_second_backward_follows_the_same_rule_with_and_without_checkpointing(device, use_checkpoint):
+    """Without retain_graph a second backward is refused (it used to run through a checkpointed
+    segment and double the gradients); with retain_graph=True it runs twice, accumulating."""
+    fns, params = _layers(3, 4, device)
+    x = cugrad.randn(5, 4, dtype="float64", device=device, requires_grad=True)
+    def through(h):
+        for fn in fns:
+            h = fn(h)
+        return h
+
+    def run():
+        return (cugrad.checkpoint(through, x) if use_checkpoint else through(x)).sum()
+
+    loss = run()
+    loss.backward()
+    once = _grads(params, x)
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        loss.backward()
+    _assert_same(_grads(params, x), once)                     # nothing added by the refused call
+
+    _clear(params + [x])
+    loss = run()
+    loss.backward(retain_graph=True)
+    loss.backward(retain_graph=True)
+    for twice, single in zip(_grads(params, x), once):
+        np.testing.assert_allclose(twice, 2 * single, rtol=1e-14)
+    loss.backward()                                           # the last one may free it
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        loss.backward()
+
+
+def test_checkpoint_second_backward_refused_for_cugrad_grad_too():
+    w = cugrad.randn(3, 3, dtype="float64", requires_grad=True)
+    x = cugrad.randn(2, 3, dtype="float64")
+    loss = cugrad.checkpoint(lambda t: F.linear(t, w, activation="tanh"), x).sum()
+    (g1,) = cugrad.grad(loss, [w], retain_graph=True)
+    (g2,) = cugrad.grad(loss, [w])
+    np.testing.assert_array_equal(g1.numpy(), g2.numpy())
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        cugrad.grad(loss, [w])

@@ -222,7 +222,7 @@ def test_a_step_on_the_second_gpu_is_captured_there():
         assert step.captured
         _assert_params_equal(eager.params(), compiled_net.params(), "cuda")
         assert all(p.data.device.id == 1 for p in compiled_net.params_)
-        with pytest.raises(ValueError, match=r"runs on cuda:1 while cuda:0 is current.*pass device='cuda:1'"):
+        with pytest.raises(RuntimeError, match=r"runs on cuda:1 while cuda:0 is current.*pass device='cuda:1'"):
             graphs.compile_step(unnamed.step)()
 
 

@@ -252,7 +252,7 @@ def test_state_left_on_the_old_device_is_a_clear_error_and_reloading_moves_it(ma
     opt.step()                                    # state now lives on the CPU
     model.to("cuda")
     model(cugrad.ones(4, 3, device="cuda")).sum().backward()
-    with pytest.raises(ValueError, match=r"is on cpu, the parameter on cuda:0 .*reload its state_dict"):
+    with pytest.raises(RuntimeError, match=r"is on cpu, the parameter on cuda:0 .*reload its state_dict"):
         opt.step()
     opt.load_state_dict(opt.state_dict())         # moves the state next to the parameters
     opt.step()

@@ -501,6 +501,12 @@ def test_numpy_reductions_of_a_tensor_use_its_methods():
     assert np.sum(t, dtype=np.float64).dtype == np.float64
     with pytest.raises(TypeError, match="sum: out= is not supported"):
         np.sum(t, out=np.empty(()))
+    x = np.array([[1.0, 2.0], [3.0, 5.0]])
+    np.testing.assert_allclose(np.var(t).item(), np.var(x), rtol=1e-6)
+    np.testing.assert_allclose(np.std(t, axis=0, ddof=1).numpy(), np.std(x, axis=0, ddof=1), rtol=1e-6)
+    assert np.argmax(t).item() == 3 and np.argmax(t, axis=1).tolist() == [1, 1]
+    with pytest.raises(TypeError, match="std: out= is not supported"):
+        np.std(t, out=np.empty(()))
 
 
 @pytest.mark.gpu

@@ -24,6 +24,7 @@ from .io import CheckpointError, load, save
 from .precision import autocast, get_matmul_precision, set_matmul_precision
 from .ops import (
     abs,
+    argmax,
     clip,
     concatenate,
     exp,
@@ -37,6 +38,7 @@ from .ops import (
     reshape,
     sqrt,
     stack,
+    std,
     sum,
     transpose,
     var,
@@ -57,8 +59,8 @@ __all__ = [
     "arange", "full", "full_like", "ones", "ones_like", "rand", "rand_like", "randn", "randn_like",
     "zeros", "zeros_like", "manual_seed", "get_rng_state", "set_rng_state",
     # ops
-    "abs", "clip", "concatenate", "exp", "log", "matmul", "max", "maximum", "mean", "min", "minimum",
-    "reshape", "sqrt", "stack", "sum", "transpose", "var", "where",
+    "abs", "argmax", "clip", "concatenate", "exp", "log", "matmul", "max", "maximum", "mean", "min", "minimum",
+    "reshape", "sqrt", "stack", "std", "sum", "transpose", "var", "where",
     # devices, precision, data, checkpoints
     "device", "autocast", "get_matmul_precision", "set_matmul_precision", "DataError", "DataLoader",
     "CheckpointError", "load", "save",

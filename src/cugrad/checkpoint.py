@@ -76,14 +76,16 @@ class Checkpoint(Function):
 
     @staticmethod
     def forward(ctx, segment, parameters, *arrays):
-        ctx.segment, ctx.parameters = segment, parameters
+        # saved like any op's arrays: freed by a backward without retain_graph, so that a second
+        # backward is refused exactly as for the same graph without checkpointing
+        ctx.save_for_backward(segment, parameters)
         outputs = tuple(o.data for o in segment.outputs)
         segment.outputs = None
         return outputs[0] if segment.single else outputs
 
     @staticmethod
     def backward(ctx, *grads):
-        segment, parameters = ctx.segment, ctx.parameters
+        segment, parameters = ctx.saved
         outer_state = random.get_rng_state()
         random.set_rng_state(segment.rng_state)
         try:

@@ -269,7 +269,7 @@ class CompiledStep:
                 self.device = _device_of_output(out)
                 current = cp.cuda.runtime.getDevice()
                 if self.device is not None and self.device.type == "cuda" and self.device.index != current:
-                    raise ValueError(f"compile_step: the step runs on {self.device} while cuda:{current} is current, "
+                    raise RuntimeError(f"compile_step: the step runs on {self.device} while cuda:{current} is current, "
                                      f"so its capture stream would be on the wrong GPU; pass device='{self.device}' "
                                      "or inputs=")
             return out

@@ -251,7 +251,8 @@ class Tensor:
             raise RuntimeError(
                 f"in-place {name} on a tensor that requires grad is only allowed inside cugrad.no_grad()"
             )
-        apply(self.data, self._operand(other, f"in-place {name}", copy_across=name == "assignment"))
+        with np.errstate(all="ignore"):  # inf/nan silently, as the out-of-place ops (fp_quiet)
+            apply(self.data, self._operand(other, f"in-place {name}", copy_across=name == "assignment"))
         return self
 
     def _operand(self, other, what, copy_across=False):
@@ -310,6 +311,25 @@ class Tensor:
     def __invert__(self):
         return Tensor._wrap(~self.data)
 
+    # logical/bitwise and, or, xor of boolean or integer tensors (masks), never differentiable
+    def __and__(self, other):
+        return self._compare(other, "__and__")
+
+    def __rand__(self, other):
+        return self._compare(other, "__rand__")
+
+    def __or__(self, other):
+        return self._compare(other, "__or__")
+
+    def __ror__(self, other):
+        return self._compare(other, "__ror__")
+
+    def __xor__(self, other):
+        return self._compare(other, "__xor__")
+
+    def __rxor__(self, other):
+        return self._compare(other, "__rxor__")
+
     __hash__ = object.__hash__
 
     def __getitem__(self, index):
@@ -321,24 +341,31 @@ class Tensor:
         self._inplace(value, "assignment", lambda data, v: data.__setitem__(ops.raw_index(index), v))
 
     # ---------------------------------------------------------------- methods
-    # (dtype= and out= as NumPy's np.sum(t), np.mean(t), np.max(t), np.min(t) pass them)
-    def sum(self, axis=None, keepdims=False, dtype=None, out=None):
-        return ops.sum(_reduction_input(self, dtype, out, "sum"), axis=axis, keepdims=keepdims)
+    # NumPy's axis=/keepdims= or PyTorch's dim=/keepdim=; dtype= and out= as np.sum(t), np.mean(t),
+    # np.max(t), np.min(t), np.var(t), np.std(t), np.argmax(t) pass them
+    def sum(self, axis=None, keepdims=False, dtype=None, out=None, *, dim=None, keepdim=None):
+        return ops.sum(_reduction_input(self, dtype, out, "sum"), axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def mean(self, axis=None, keepdims=False, dtype=None, out=None):
-        return ops.mean(_reduction_input(self, dtype, out, "mean"), axis=axis, keepdims=keepdims)
+    def mean(self, axis=None, keepdims=False, dtype=None, out=None, *, dim=None, keepdim=None):
+        return ops.mean(_reduction_input(self, dtype, out, "mean"), axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def max(self, axis=None, keepdims=False, out=None):
-        return ops.max(_reduction_input(self, None, out, "max"), axis=axis, keepdims=keepdims)
+    def max(self, axis=None, keepdims=False, out=None, *, dim=None, keepdim=None):
+        return ops.max(_reduction_input(self, None, out, "max"), axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def min(self, axis=None, keepdims=False, out=None):
-        return ops.min(_reduction_input(self, None, out, "min"), axis=axis, keepdims=keepdims)
+    def min(self, axis=None, keepdims=False, out=None, *, dim=None, keepdim=None):
+        return ops.min(_reduction_input(self, None, out, "min"), axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def var(self, axis=None, keepdims=False, ddof=0):
-        return ops.var(self, axis=axis, keepdims=keepdims, ddof=ddof)
+    def var(self, axis=None, keepdims=False, ddof=0, *, dim=None, keepdim=None, correction=None, dtype=None, out=None):
+        return ops.var(_reduction_input(self, dtype, out, "var"), axis, keepdims, ddof, dim=dim, keepdim=keepdim,
+                       correction=correction)
 
-    def argmax(self, axis=None):
-        return Tensor._wrap(self.data.argmax(axis=axis))
+    def std(self, axis=None, keepdims=False, ddof=0, *, dim=None, keepdim=None, correction=None, dtype=None, out=None):
+        return ops.std(_reduction_input(self, dtype, out, "std"), axis, keepdims, ddof, dim=dim, keepdim=keepdim,
+                       correction=correction)
+
+    def argmax(self, axis=None, keepdims=False, *, dim=None, keepdim=None, out=None):
+        """Index of the first maximum along ``axis`` (of the flattened tensor for None)."""
+        return ops.argmax(_reduction_input(self, None, out, "argmax"), axis, keepdims, dim=dim, keepdim=keepdim)
 
     def reshape(self, *shape):
         return ops.reshape(self, *shape)
@@ -380,11 +407,11 @@ class Tensor:
     def tanh(self):
         return ops.tanh(self)
 
-    def softmax(self, axis=-1):
-        return ops.softmax(self, axis=axis)
+    def softmax(self, axis=None, *, dim=None):
+        return ops.softmax(self, axis, dim=dim)
 
-    def log_softmax(self, axis=-1):
-        return ops.log_softmax(self, axis=axis)
+    def log_softmax(self, axis=None, *, dim=None):
+        return ops.log_softmax(self, axis, dim=dim)
 
 
 def _iadd(a, b):

@@ -18,13 +18,13 @@ def _check_state(fn, param, grad, *state):
         if a.shape != param.shape:
             raise ValueError(f"{fn}: {name} shape {a.shape} != param shape {param.shape}")
         if backend.device_of(a) != where:
-            raise ValueError(f"{fn}: {name} is on {backend.device_of(a)}, the parameter on {where} (parameters moved "
+            raise RuntimeError(f"{fn}: {name} is on {backend.device_of(a)}, the parameter on {where} (parameters moved "
                              "after the optimizer took steps? create it after .to(device), or reload its state_dict)")
     for name, a in (("param", param),) + state:
         if a is not None:
             _check_inplace(fn, name, a)
             if a.dtype != param.dtype:
-                raise ValueError(f"{fn}: {name} dtype {a.dtype} != param dtype {param.dtype}")
+                raise TypeError(f"{fn}: {name} dtype {a.dtype} != param dtype {param.dtype}")
 
 
 def sgd_step(param, grad, momentum_buf, lr, momentum=0.0, dampening=0.0, nesterov=False,

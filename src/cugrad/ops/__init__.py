@@ -4,15 +4,15 @@ from .arithmetic import add, div, mul, neg, pow, sub
 from .elementwise import abs, clip, exp, log, maximum, minimum, sqrt, where
 from .linalg import linear, matmul
 from .loss import cross_entropy, hinge_loss, l2_penalty, mse_loss
-from .reduce import max, mean, min, sum, var
+from .reduce import argmax, max, mean, min, std, sum, var
 from .shape import (
     astype, broadcast_to, concatenate, getitem, raw_index, reshape, stack, swapaxes, to_device, transpose,
 )
 
 __all__ = [
-    "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "cross_entropy", "div", "exp",
+    "abs", "add", "argmax", "astype", "broadcast_to", "clip", "concatenate", "cross_entropy", "div", "exp",
     "gelu", "getitem", "hinge_loss", "l2_penalty", "leaky_relu", "linear", "log", "log_softmax",
     "matmul", "max", "maximum", "mean", "min", "minimum", "mse_loss", "mul", "neg", "pow", "raw_index", "relu",
-    "reshape", "sigmoid", "softmax", "softplus", "sqrt", "stack", "sub", "sum", "swapaxes", "tanh",
+    "reshape", "sigmoid", "softmax", "softplus", "sqrt", "stack", "std", "sub", "sum", "swapaxes", "tanh",
     "to_device", "transpose", "var", "where",
 ]

@@ -5,7 +5,9 @@ import math
 
 from .. import backend, kernels
 from ..autograd import Function
+from .axes import axis_index, pick
 from .elementwise import exp
+from .promotion import as_float
 from .shape import broadcast_to
 
 FUSED_ACTIVATIONS = ("identity", "relu", "leaky_relu", "sigmoid", "tanh")
@@ -21,6 +23,8 @@ def check_activation(op, activation, negative_slope=0.01):
 
 class Activation(Function):
     """y = act(x) by one fused kernel; backward from the saved output y (see ActivationGrad)."""
+
+    fp_quiet = True
 
     @staticmethod
     def forward(ctx, x, activation, negative_slope):
@@ -42,6 +46,8 @@ class ActivationGrad(Function):
     Its own backward (for create_graph):  d/dg = act'(y);  d/dy = g·act''(y), i.e. 0 for the ReLUs,
     g(1 − 2y) for sigmoid, −2gy for tanh.
     """
+
+    fp_quiet = True
 
     @staticmethod
     def forward(ctx, g, y, activation, negative_slope):
@@ -65,6 +71,8 @@ class ActivationGrad(Function):
 class BiasGrad(Function):
     """db = Σ over all axes but the last of dz;  its backward broadcasts back: d/d(dz) = gb."""
 
+    fp_quiet = True
+
     @staticmethod
     def forward(ctx, dz):
         ctx.shape = dz.shape
@@ -78,6 +86,8 @@ class BiasGrad(Function):
 class Softplus(Function):
     """y = ln(1 + eˣ) (computed as logaddexp(0, x));  dL/dx = g·σ(x)."""
 
+    fp_quiet = True
+
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
@@ -90,12 +100,16 @@ class Softplus(Function):
 
 
 class Softmax(Function):
-    """yᵢ = e^(xᵢ − max) / Σⱼ e^(xⱼ − max);  dL/dx = y ⊙ (g − Σ(g ⊙ y))."""
+    """yᵢ = e^(xᵢ − max) / Σⱼ e^(xⱼ − max);  dL/dx = y ⊙ (g − Σ(g ⊙ y)).
+
+    ``axis`` is a tuple of one axis, or () for a 0-d tensor (whose softmax is 1, as in PyTorch)."""
+
+    fp_quiet = True
 
     @staticmethod
     def forward(ctx, x, axis):
         xp = backend.array_module(x)
-        y = x - x.max(axis=axis, keepdims=True)
+        y = xp.asarray(x - _row_max(x, axis))  # an array, not a NumPy scalar, for a 0-d x
         xp.exp(y, out=y)
         y /= y.sum(axis=axis, keepdims=True)
         ctx.axis = axis
@@ -109,12 +123,15 @@ class Softmax(Function):
 
 
 class LogSoftmax(Function):
-    """y = x − logΣexp(x) (max-shifted, stable);  dL/dx = g − e^y ⊙ Σ g."""
+    """y = (x − max) − logΣexp(x − max) (shifted first, so a large common offset cancels
+    exactly);  dL/dx = g − e^y ⊙ Σ g.  A 0-d tensor's log_softmax is 0."""
+
+    fp_quiet = True
 
     @staticmethod
     def forward(ctx, x, axis):
         xp = backend.array_module(x)
-        shifted = x - x.max(axis=axis, keepdims=True)
+        shifted = x - _row_max(x, axis)
         y = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
         ctx.axis = axis
         ctx.save_for_backward(y)
@@ -124,6 +141,13 @@ class LogSoftmax(Function):
     def backward(ctx, g):
         (y,) = ctx.saved
         return g - exp(y) * g.sum(axis=ctx.axis, keepdims=True), None
+
+
+def _row_max(x, axis):
+    """max over ``axis``, kept; zeros when that axis is empty (the result is empty anyway)."""
+    if x.size == 0:
+        return backend.array_module(x).zeros((), x.dtype)
+    return x.max(axis=axis, keepdims=True)
 
 
 def relu(x):
@@ -147,9 +171,13 @@ def tanh(x):
 
 
 def _activate(x, activation, negative_slope):
+    """The fused activation kernel; sigmoid and tanh of an integer tensor are float32 (float ops),
+    relu and leaky_relu refuse one (PyTorch keeps its integer dtype, which the kernels lack)."""
     dtype = getattr(x, "dtype", None)
     if dtype is not None and not backend.is_floating(dtype):
-        raise TypeError(f"{activation}: needs a floating-point tensor, got {dtype}; cast it first (x.float())")
+        if activation in ("relu", "leaky_relu"):
+            raise TypeError(f"{activation}: needs a floating-point tensor, got {dtype}; cast it first (x.float())")
+        x = as_float(x)
     return Activation.apply(x, activation, negative_slope)
 
 
@@ -159,7 +187,7 @@ def bias_grad(dz):
 
 
 def softplus(x):
-    return Softplus.apply(x)
+    return Softplus.apply(as_float(x))
 
 
 def gelu(x, approximate="tanh"):
@@ -171,9 +199,18 @@ def gelu(x, approximate="tanh"):
     return 0.5 * x * (1 + tanh(inner))
 
 
-def softmax(x, axis=-1):
-    return Softmax.apply(x, axis)
+def softmax(x, axis=None, *, dim=None):
+    """e^x / Σ e^x along ``axis`` (or ``dim``; default -1)."""
+    return Softmax.apply(as_float(x), _softmax_axis("softmax", x, axis, dim))
 
 
-def log_softmax(x, axis=-1):
-    return LogSoftmax.apply(x, axis)
+def log_softmax(x, axis=None, *, dim=None):
+    """x − logΣe^x along ``axis`` (or ``dim``; default -1)."""
+    return LogSoftmax.apply(as_float(x), _softmax_axis("log_softmax", x, axis, dim))
+
+
+def _softmax_axis(op, x, axis, dim):
+    """The one axis (as a 1-tuple; () for a 0-d tensor) that softmax normalises over."""
+    axis = pick(op, "axis", axis, None, "dim", dim)
+    axis = axis_index(op, -1 if axis is None else axis, x.ndim)
+    return (axis,) if x.ndim else ()

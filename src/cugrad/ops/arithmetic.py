@@ -3,13 +3,16 @@ from __future__ import annotations
 
 from ..autograd import Function
 from .broadcasting import broadcast_shape, shape_of, unbroadcast
-from .elementwise import log
+from .elementwise import log, where
+from .promotion import promote
 
 
 class _Binary(Function):
-    """Checks that the two operands broadcast before any work, and remembers their shapes."""
+    """Checks that the two operands broadcast before any work, remembers their shapes, and brings
+    them to one dtype by the promotion rule (see promotion.py)."""
 
     name = ""
+    to_float = False  # true division: integer operands give float32
 
     @classmethod
     def check(cls, ctx, a, b):
@@ -17,16 +20,21 @@ class _Binary(Function):
         if sa != sb:
             broadcast_shape(cls.name, sa, sb)
         ctx.shapes = (sa, sb)
+        same = type(a) is type(b) and hasattr(a, "dtype") and a.dtype == b.dtype
+        if same and (a.dtype.kind == "f" or not cls.to_float):  # the common case, quickly
+            return a, b
+        return promote(a, b, to_float=cls.to_float)
 
 
 class Add(_Binary):
     """z = a + b;  dL/da = g, dL/db = g (each summed back to its operand's shape)."""
 
     name = "add"
+    fp_quiet = True
 
     @staticmethod
     def forward(ctx, a, b):
-        Add.check(ctx, a, b)
+        a, b = Add.check(ctx, a, b)
         return a + b
 
     @staticmethod
@@ -40,10 +48,11 @@ class Sub(_Binary):
     """z = a - b;  dL/da = g, dL/db = -g."""
 
     name = "sub"
+    fp_quiet = True
 
     @staticmethod
     def forward(ctx, a, b):
-        Sub.check(ctx, a, b)
+        a, b = Sub.check(ctx, a, b)
         return a - b
 
     @staticmethod
@@ -57,10 +66,11 @@ class Mul(_Binary):
     """z = a * b;  dL/da = g * b, dL/db = g * a (the "swap multiplier")."""
 
     name = "mul"
+    fp_quiet = True
 
     @staticmethod
     def forward(ctx, a, b):
-        Mul.check(ctx, a, b)
+        a, b = Mul.check(ctx, a, b)
         ctx.save_for_backward(a, b)
         return a * b
 
@@ -76,10 +86,12 @@ class Div(_Binary):
     """z = a / b;  dL/da = g / b, dL/db = -g * a / b²."""
 
     name = "div"
+    to_float = True
+    fp_quiet = True
 
     @staticmethod
     def forward(ctx, a, b):
-        Div.check(ctx, a, b)
+        a, b = Div.check(ctx, a, b)
         ctx.save_for_backward(a, b)
         return a / b
 
@@ -106,14 +118,20 @@ class Neg(Function):
 
 
 class Pow(_Binary):
-    """z = a ** b;  dL/da = g * b * a^(b-1),  dL/db = g * z * ln(a)."""
+    """z = a ** b;  dL/da = g·b·a^(b−1), taken as 0 where b = 0;  dL/db = g·z·ln(a), taken as 0
+    where a = 0 and b >= 0 (PyTorch's conventions: a^0 is constant in a, and 0^b for b >= 0 is
+    0 or 1 on either side of b, so neither has an infinite slope there)."""
 
     name = "pow"
+    fp_quiet = True
 
     @staticmethod
     def forward(ctx, a, b):
-        Pow.check(ctx, a, b)
-        z = a**b
+        a, b = Pow.check(ctx, a, b)
+        try:
+            z = a**b
+        except ValueError as exc:  # NumPy: integers to negative integer powers
+            raise ValueError(f"pow: {exc}") from None
         ctx.save_for_backward(a, b, z)
         return z
 
@@ -124,9 +142,9 @@ class Pow(_Binary):
         need_a, need_b = ctx.needs_input_grad
         ga = gb = None
         if need_a:
-            ga = unbroadcast(g * b * a ** (b - 1), sa)
+            ga = unbroadcast(where(b == 0, 0.0, g * b * a ** (b - 1)), sa)
         if need_b:
-            gb = unbroadcast(g * z * log(a), sb)
+            gb = unbroadcast(where((a == 0) & (b >= 0), 0.0, g * z * log(a)), sb)
         return ga, gb
 
 

@@ -1,12 +1,22 @@
-"""Shape helpers shared by every op: broadcast checks, and gradients summed back to an input's shape."""
+"""Operand helpers shared by every op: shapes, broadcast checks, and gradients summed back to an
+input's shape."""
 from __future__ import annotations
 
 import numpy as np
 
 
 def shape_of(value) -> tuple:
-    """The shape of an array, Tensor or Python scalar (``()``)."""
-    return tuple(getattr(value, "shape", ()))
+    """The shape of an array, Tensor, nested list or Python scalar (``()``)."""
+    shape = getattr(value, "shape", None)
+    if shape is None:
+        return np.shape(value) if isinstance(value, (list, tuple)) else ()
+    return tuple(shape)
+
+
+def require_tensor(op, name, value):
+    """A TypeError naming ``op`` unless ``value`` is a Tensor or an array (has shape and dtype)."""
+    if not (hasattr(value, "shape") and hasattr(value, "dtype")):
+        raise TypeError(f"{op}: {name} must be a tensor, got {type(value).__name__}")
 
 
 def broadcast_shape(op: str, *shapes) -> tuple:

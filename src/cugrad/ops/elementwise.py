@@ -4,14 +4,17 @@ from __future__ import annotations
 from .. import backend
 from ..autograd import Function
 from .broadcasting import broadcast_shape, shape_of, unbroadcast
+from .promotion import as_float, promote
 
 
 class Exp(Function):
     """y = e^x;  dL/dx = g * y."""
 
+    fp_quiet = True
+
     @staticmethod
     def forward(ctx, x):
-        y = backend.array_module(x).exp(x)
+        y = backend.array_module(x).exp(as_float(x))
         ctx.save_for_backward(y)
         return y
 
@@ -24,8 +27,11 @@ class Exp(Function):
 class Log(Function):
     """y = ln x;  dL/dx = g / x."""
 
+    fp_quiet = True
+
     @staticmethod
     def forward(ctx, x):
+        x = as_float(x)
         ctx.save_for_backward(x)
         return backend.array_module(x).log(x)
 
@@ -38,9 +44,11 @@ class Log(Function):
 class Sqrt(Function):
     """y = √x;  dL/dx = g / (2y)."""
 
+    fp_quiet = True
+
     @staticmethod
     def forward(ctx, x):
-        y = backend.array_module(x).sqrt(x)
+        y = backend.array_module(x).sqrt(as_float(x))
         ctx.save_for_backward(y)
         return y
 
@@ -66,20 +74,23 @@ class Abs(Function):
 
 
 class Clip(Function):
-    """y = min(max(x, lo), hi);  dL/dx = g where lo <= x <= hi, else 0."""
+    """y = min(max(x, lo), hi) — in that order, as in PyTorch, so lo > hi gives hi everywhere;
+    dL/dx = g where lo <= x <= hi, else 0."""
 
     @staticmethod
     def forward(ctx, x, lo, hi):
-        if lo is not None and hi is not None and lo > hi:
-            raise ValueError(f"clip: min {lo} is greater than max {hi}")
+        x, lo, hi = promote(x, lo, hi)
         xp = backend.array_module(x)
+        y = x
         inside = xp.ones(x.shape, dtype=bool)
         if lo is not None:
             inside &= x >= lo
+            y = xp.maximum(y, lo)
         if hi is not None:
             inside &= x <= hi
+            y = xp.minimum(y, hi)
         ctx.save_for_backward(inside)
-        return xp.clip(x, lo, hi)
+        return y
 
     @staticmethod
     def backward(ctx, g):
@@ -88,48 +99,55 @@ class Clip(Function):
 
 
 class _Select(Function):
-    """Elementwise max or min of two operands; the gradient goes to the winner (split at ties)."""
+    """Elementwise max or min of two operands, NaN-propagating; the gradient goes to the winner,
+    split evenly at ties, and to both where either is NaN (PyTorch's rule)."""
 
     name = ""
 
     @classmethod
-    def _select(cls, ctx, a, b, wins):
+    def _select(cls, ctx, a, b, wins, pick):
         sa, sb = shape_of(a), shape_of(b)
         broadcast_shape(cls.name, sa, sb)
         ctx.shapes = (sa, sb)
+        a, b = promote(a, b)
         xp = backend.array_module(a, b)
-        a_share = wins(a, b) + 0.5 * (a == b)
-        ctx.save_for_backward(xp.asarray(a_share, dtype=xp.result_type(a, b)))
-        return xp.where(a_share > 0, a, b)
+        dtype = xp.result_type(a, b)
+        tie, unordered = a == b, (a != a) | (b != b)
+        a_share = xp.asarray(wins(a, b) + 0.5 * tie + unordered, dtype=dtype)
+        b_share = xp.asarray(wins(b, a) + 0.5 * tie + unordered, dtype=dtype)
+        ctx.save_for_backward(a_share, b_share)
+        return pick(a, b)
 
     @staticmethod
     def backward(ctx, g):
-        (a_share,) = ctx.saved
+        a_share, b_share = ctx.saved
         sa, sb = ctx.shapes
         need_a, need_b = ctx.needs_input_grad
         ga = unbroadcast(g * a_share, sa) if need_a else None
-        gb = unbroadcast(g * (1 - a_share), sb) if need_b else None
+        gb = unbroadcast(g * b_share, sb) if need_b else None
         return ga, gb
 
 
 class Maximum(_Select):
-    """z = max(a, b);  dL/da = g where a > b, dL/db = g where b > a, g/2 each at ties."""
+    """z = max(a, b) (NaN if either is);  dL/da = g where a > b, dL/db = g where b > a, g/2 each at
+    ties, g each where either is NaN."""
 
     name = "maximum"
 
     @staticmethod
     def forward(ctx, a, b):
-        return Maximum._select(ctx, a, b, lambda a, b: a > b)
+        return Maximum._select(ctx, a, b, lambda a, b: a > b, backend.array_module(a, b).maximum)
 
 
 class Minimum(_Select):
-    """z = min(a, b);  dL/da = g where a < b, dL/db = g where b < a, g/2 each at ties."""
+    """z = min(a, b) (NaN if either is);  dL/da = g where a < b, dL/db = g where b < a, g/2 each at
+    ties, g each where either is NaN."""
 
     name = "minimum"
 
     @staticmethod
     def forward(ctx, a, b):
-        return Minimum._select(ctx, a, b, lambda a, b: a < b)
+        return Minimum._select(ctx, a, b, lambda a, b: a < b, backend.array_module(a, b).minimum)
 
 
 class Where(Function):
@@ -138,10 +156,15 @@ class Where(Function):
     @staticmethod
     def forward(ctx, cond, a, b):
         shape = broadcast_shape("where", shape_of(cond), shape_of(a), shape_of(b))
+        python_numbers = type(a) in (bool, int, float) and type(b) in (bool, int, float)  # np.float64 is a float
+        a, b = promote(a, b)
         xp = backend.array_module(cond, a, b)
         ctx.shapes = (shape_of(a), shape_of(b))
         ctx.save_for_backward(xp.broadcast_to(cond, shape))
-        return xp.where(cond, a, b)
+        z = xp.where(cond, a, b)
+        if python_numbers and z.dtype.kind == "f":
+            z = z.astype(backend.DEFAULT_FLOAT)  # two Python numbers: the default float dtype
+        return z
 
     @staticmethod
     def backward(ctx, g):
@@ -170,6 +193,9 @@ def abs(x):  # noqa: A001 - NumPy's name
 
 
 def clip(x, min=None, max=None):  # noqa: A002 - NumPy's names
+    """Values below ``min`` raised to it, then values above ``max`` lowered to it (PyTorch's clamp)."""
+    if min is None and max is None:
+        raise ValueError("clip: needs min or max (or both); got neither")
     return Clip.apply(x, min, max)
 
 

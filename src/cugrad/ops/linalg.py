@@ -6,16 +6,20 @@ import numpy as np
 from ..autograd import Function
 from .activation import ActivationGrad, bias_grad, check_activation
 from .. import backend, kernels, precision
-from .broadcasting import broadcast_shape, unbroadcast
+from .broadcasting import broadcast_shape, require_tensor, unbroadcast
+from .promotion import promote
 from .shape import astype, reshape
 
 
 class MatMul(Function):
     """Y = A·B (batched over leading axes);  dL/dA = G·Bᵀ, dL/dB = Aᵀ·G — transposed views, no Jacobian."""
 
+    fp_quiet = True
+
     @staticmethod
     def forward(ctx, a, b):
         check_matmul("matmul", a.shape, b.shape)
+        a, b = promote(a, b)
         ctx.save_for_backward(a, b)
         return _mm(a, b)
 
@@ -35,6 +39,8 @@ class Linear(Function):
     On a GPU the product is one cuBLAS GEMM on a transposed view, and bias + activation one fused
     kernel writing over the GEMM's output.
     """
+
+    fp_quiet = True
 
     @staticmethod
     def forward(ctx, x, weight, bias, activation, negative_slope):
@@ -91,6 +97,8 @@ def autocast_operands(*operands):
 
 def matmul(a, b):
     """NumPy's matmul: 1-D operands are promoted to a row (left) or a column (right) and squeezed after."""
+    require_tensor("matmul", "the first operand", a)
+    require_tensor("matmul", "the second operand", b)
     a, b = autocast_operands(a, b)
     a_vector, b_vector = a.ndim == 1, b.ndim == 1
     if a_vector:
@@ -106,16 +114,21 @@ def matmul(a, b):
 
 def linear(x, weight, bias=None, activation=None, negative_slope=0.01):
     """act(x·Wᵀ + b) in one fused op; ``x`` may have leading batch axes, ``weight`` is (out, in).
+    ``x`` is cast to the weight's dtype first (a float32 layer fed int64 or float64 computes in float32).
 
     ``activation``: None, "relu", "leaky_relu", "sigmoid" or "tanh".
     """
     activation = check_activation("linear", activation or "identity", negative_slope)
+    for name, value in (("input", x), ("weight", weight)) + ((("bias", bias),) if bias is not None else ()):
+        require_tensor("linear", name, value)
     if weight.ndim != 2:
         raise ValueError(f"linear: weight must be 2-D (out, in), got shape {weight.shape}")
     if x.ndim < 1 or x.shape[-1] != weight.shape[1]:
         raise ValueError(f"linear: input of shape {x.shape} does not match weight of shape {weight.shape} (in = {weight.shape[1]})")
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
         raise ValueError(f"linear: bias of shape {bias.shape} does not match weight of shape {weight.shape}")
+    if x.dtype != weight.dtype:  # the layer computes in its weight's dtype: int64 or float64 input
+        x = astype(x, weight.dtype)  # never makes a float32 model compute in float64
     x, weight, bias = autocast_operands(x, weight, bias)
     lead = x.shape[:-1]
     if x.ndim != 2:

@@ -7,7 +7,9 @@ from __future__ import annotations
 from .. import backend, kernels, precision
 from .. import tensor as _tensor
 from ..autograd import Function
-from .activation import relu, softmax
+from .activation import log_softmax, relu, softmax
+from .broadcasting import require_tensor
+from .promotion import as_float
 from .reduce import sum as _sum
 from .shape import astype, broadcast_to
 
@@ -28,17 +30,21 @@ def _reduce(op, rows, reduction):
 
 
 class SoftmaxCrossEntropy(Function):
-    """Lᵢ = logΣⱼe^(zᵢⱼ) − Σⱼ yᵢⱼ zᵢⱼ for logits z (N, C) and labels y (class indices or probabilities).
+    """Lᵢ = −log softmax(zᵢ)_{tᵢ} = log Σⱼ e^(zᵢⱼ − mᵢ) − (z_{i,tᵢ} − mᵢ) for logits z (N, C), class
+    labels t (N,) and row maxima m — from the shifted logits, so a large offset shared by a row
+    cancels exactly (lse − z_t would lose float32's digits to it).
 
-    dL/dz = (softmax(z) − y) · sᵢ with sᵢ the upstream gradient of row i (g/N for "mean"): one pass
-    that writes dz directly, no N×C temporary (see SoftmaxCrossEntropyGrad).
+    dL/dz = (softmax(z) − onehot(t)) · sᵢ with sᵢ the upstream gradient of row i (g/N for "mean"):
+    one pass that writes dz directly, no N×C temporary (see SoftmaxCrossEntropyGrad).
     """
+
+    fp_quiet = True
 
     @staticmethod
     def forward(ctx, logits, target, reduction):
-        rows, lse = kernels.softmax_xent_forward(logits, target)
+        rows, row_max, log_sum = kernels.softmax_xent_forward(logits, target)
         ctx.reduction = reduction
-        ctx.save_for_backward(logits, target, lse)
+        ctx.save_for_backward(logits, target, row_max, log_sum)
         if reduction == "none":
             return rows.astype(logits.dtype, copy=False)
         total = rows.sum(dtype=rows.dtype)
@@ -46,47 +52,41 @@ class SoftmaxCrossEntropy(Function):
 
     @staticmethod
     def backward(ctx, g):
-        logits, target, lse = ctx.saved
+        logits, target, row_max, log_sum = ctx.saved
         n = logits.shape[0]
         if ctx.reduction == "none":
             row_scale = g
         else:
             row_scale = broadcast_rows(g / n if ctx.reduction == "mean" else g, n)
-        need_logits, need_target = ctx.needs_input_grad[:2]
-        dlogits = SoftmaxCrossEntropyGrad.apply(logits, target, row_scale, lse) if need_logits else None
-        dtarget = -logits * row_scale.reshape(n, 1) if need_target else None  # dLᵢ/dyᵢⱼ = −zᵢⱼ
-        return dlogits, dtarget, None
+        return SoftmaxCrossEntropyGrad.apply(logits, target, row_scale, row_max, log_sum), None, None
 
 
 class SoftmaxCrossEntropyGrad(Function):
-    """dz = (p − y) ⊙ s, p = softmax(z), by the fused kernel.
+    """dz = (p − onehot(t)) ⊙ s, p = softmax(z), by the fused kernel.
 
     Its own backward (create_graph): for upstream h,  d/dz = p ⊙ (h·s − Σⱼ p ⊙ h·s),
-    d/ds = Σⱼ h ⊙ (p − y);  p is recomputed from z so higher orders stay exact.
+    d/ds = Σⱼ h ⊙ p − h_t;  p is recomputed from z so higher orders stay exact.
     """
 
+    fp_quiet = True
+
     @staticmethod
-    def forward(ctx, logits, target, row_scale, lse):
+    def forward(ctx, logits, target, row_scale, row_max, log_sum):
         ctx.save_for_backward(logits, target, row_scale)
-        return kernels.softmax_xent_backward(logits, lse, target, row_scale)
+        return kernels.softmax_xent_backward(logits, row_max, log_sum, target, row_scale)
 
     @staticmethod
     def backward(ctx, h):
         logits, target, row_scale = ctx.saved
-        need_logits, need_target, need_scale = ctx.needs_input_grad[:3]
+        need_logits, _, need_scale = ctx.needs_input_grad[:3]
         n = logits.shape[0]
-        p = softmax(logits)
+        p = softmax(logits, axis=1)
         scaled = h * row_scale.reshape(n, 1)
         dlogits = p * (scaled - (p * scaled).sum(axis=1, keepdims=True)) if need_logits else None
-        dtarget = -scaled if need_target else None  # probability targets: d/dy = −h·s
         dscale = None
         if need_scale:
-            hp = (h * p).sum(axis=1)
-            if _is_index_target(target):
-                dscale = hp - h[backend.array_module(_data(target)).arange(n), target]
-            else:
-                dscale = hp - (h * target).sum(axis=1)
-        return dlogits, dtarget, dscale, None
+            dscale = (h * p).sum(axis=1) - h[backend.array_module(_data(target)).arange(n), target]
+        return dlogits, None, dscale, None, None
 
 
 def broadcast_rows(g, n):
@@ -98,15 +98,19 @@ def _data(x):
     return x.data if isinstance(x, _tensor.Tensor) else x
 
 
-def _is_index_target(target) -> bool:
-    return _data(target).dtype.kind in "iu"
-
-
 def cross_entropy(logits, target, reduction="mean"):
-    """Softmax cross-entropy of ``logits`` (N, C) against integer labels (N,) or probabilities (N, C)."""
+    """Softmax cross-entropy of ``logits`` (N, C) against integer labels (N,) or probabilities (N, C).
+
+    Labels: Lᵢ = −log softmax(zᵢ)_{tᵢ} by the fused kernel. Probabilities (PyTorch's semantics, right
+    for rows that do not sum to 1 too): Lᵢ = −Σⱼ yᵢⱼ · log_softmax(zᵢ)ⱼ, composed from log_softmax,
+    so dL/dz = (Σⱼ yᵢⱼ)·softmax(zᵢ) − yᵢ and dL/dy = −log_softmax(z). "mean" divides by N.
+    Integer logits are float32; the target is cast to the logits' dtype.
+    """
     _check_reduction("cross_entropy", reduction)
+    require_tensor("cross_entropy", "logits", logits)
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy: logits must be 2-D (N, C), got shape {logits.shape}")
+    logits = as_float(logits)
     if precision.autocast_dtype() is not None and logits.dtype.itemsize < 4:
         logits = astype(logits, backend.DEFAULT_FLOAT)  # losses run in float32 under autocast
     n, c = logits.shape
@@ -118,19 +122,25 @@ def cross_entropy(logits, target, reduction="mean"):
             raise ValueError(f"cross_entropy: integer target must have shape ({n},) for logits {logits.shape}, got {tuple(target_data.shape)}")
         if backend.device_of(target_data).type == "cpu" and n and (target_data.min() < 0 or target_data.max() >= c):
             raise ValueError(f"cross_entropy: labels must lie in [0, {c}), got values in [{target_data.min()}, {target_data.max()}]")
-    elif target_data.dtype.kind == "f":
-        if tuple(target_data.shape) != (n, c):
-            raise ValueError(f"cross_entropy: probability target must have the logits' shape {logits.shape}, got {tuple(target_data.shape)}")
-    else:
+        return SoftmaxCrossEntropy.apply(logits, target, reduction)
+    if not backend.is_floating(target_data.dtype):
         raise TypeError(f"cross_entropy: target must hold integer labels or float probabilities, got {target_data.dtype}")
-    return SoftmaxCrossEntropy.apply(logits, target, reduction)
+    if tuple(target_data.shape) != (n, c):
+        raise ValueError(f"cross_entropy: probability target must have the logits' shape {logits.shape}, got {tuple(target_data.shape)}")
+    if target_data.dtype != logits.dtype:
+        target = astype(target, logits.dtype)
+    rows = -_sum(target * log_softmax(logits, axis=1), axis=1)
+    return _reduce("cross_entropy", rows, reduction)
 
 
 def mse_loss(prediction, target, reduction="mean"):
     """(prediction − target)², reduced over every element like PyTorch's mse_loss."""
     _check_reduction("mse_loss", reduction)
+    require_tensor("mse_loss", "prediction", prediction)
+    require_tensor("mse_loss", "target", target)
     if tuple(prediction.shape) != tuple(target.shape):
         raise ValueError(f"mse_loss: prediction shape {prediction.shape} differs from target shape {tuple(target.shape)}")
+    prediction, target = as_float(prediction), as_float(target)
     if reduction == "none":
         diff = prediction - target
         return diff * diff
@@ -138,12 +148,16 @@ def mse_loss(prediction, target, reduction="mean"):
 
 
 class SquaredError(Function):
-    """L = s · Σ (p − t)² with s = 1 ("sum") or 1/n ("mean");  dL/dp = 2s·g·(p − t) = −dL/dt."""
+    """L = s · Σ (p − t)² with s = 1 ("sum") or 1/n ("mean": nan for n = 0, as in PyTorch);
+    dL/dp = 2s·g·(p − t) = −dL/dt."""
+
+    fp_quiet = True
 
     @staticmethod
     def forward(ctx, prediction, target, reduction):
         diff = prediction - target
-        ctx.scale = 1.0 / max(diff.size, 1) if reduction == "mean" else 1.0
+        n = diff.size
+        ctx.scale = (1.0 / n if n else float("nan")) if reduction == "mean" else 1.0
         ctx.save_for_backward(prediction, target, diff)
         return backend.array_module(diff).asarray((diff * diff).sum() * ctx.scale, dtype=diff.dtype)
 
@@ -160,12 +174,16 @@ class SquaredError(Function):
 def hinge_loss(scores, target, margin=1.0, reduction="mean"):
     """Multiclass SVM loss: Lᵢ = Σ_{j≠yᵢ} max(0, sⱼ − s_yᵢ + margin)."""
     _check_reduction("hinge_loss", reduction)
+    require_tensor("hinge_loss", "scores", scores)
     if scores.ndim != 2:
         raise ValueError(f"hinge_loss: scores must be 2-D (N, C), got shape {scores.shape}")
     n, c = scores.shape
+    scores = as_float(scores)
     labels = _data(target)
-    if labels.dtype.kind not in "iu" or tuple(labels.shape) != (n,):
-        raise ValueError(f"hinge_loss: target must be integer labels of shape ({n},), got {labels.dtype} {tuple(labels.shape)}")
+    if not backend.is_array(labels) or labels.dtype.kind not in "iu":
+        raise TypeError(f"hinge_loss: target must be integer labels, got {getattr(labels, 'dtype', type(labels).__name__)}")
+    if tuple(labels.shape) != (n,):
+        raise ValueError(f"hinge_loss: target must have shape ({n},) for scores {scores.shape}, got {tuple(labels.shape)}")
     xp = backend.array_module(labels)
     rows = xp.arange(n)
     correct = scores[rows, labels].reshape(n, 1)

@@ -1,25 +1,22 @@
-"""Reductions with NumPy's ``axis``/``keepdims``: sum, mean, max, min, var."""
+"""Reductions over ``axis`` (or ``dim``) with ``keepdims`` (or ``keepdim``): sum, mean, max, min,
+var, std, and argmax (not differentiable).
+
+Empty inputs follow PyTorch: a sum over nothing is 0, a mean nan, a max or min an error. var and
+std divide by max(n − ddof, 0), so n − ddof ≤ 0 gives inf (or nan when all terms are 0), as in
+PyTorch, without a warning.
+"""
 from __future__ import annotations
 
 import builtins
+import math
 
+from .. import backend
+from .. import tensor as _tensor
 from ..autograd import Function
+from .axes import axis_index, axis_tuple, pick
+from .elementwise import where
+from .promotion import as_float
 from .shape import broadcast_to
-
-
-def _normalize_axes(op, axis, ndim):
-    """``axis`` as a sorted tuple of non-negative axes (all axes for None)."""
-    if axis is None:
-        return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    out = []
-    for a in axes:
-        if not -ndim <= a < builtins.max(ndim, 1):
-            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions")
-        out.append(a % ndim if ndim else 0)
-    if len(set(out)) != len(out):
-        raise ValueError(f"{op}: repeated axis in {axis}")
-    return tuple(sorted(out))
 
 
 def _kept_shape(shape, axes):
@@ -27,12 +24,23 @@ def _kept_shape(shape, axes):
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
+def _args(op, x, axis, keepdims, dim, keepdim):
+    """(axes, keepdims) from NumPy's or PyTorch's names, checked against ``x``."""
+    axes = axis_tuple(op, pick(op, "axis", axis, None, "dim", dim), x.ndim)
+    return axes, bool(pick(op, "keepdims", keepdims, False, "keepdim", keepdim))
+
+
+def _count(shape, axes):
+    return math.prod(shape[a] for a in axes)
+
+
 class Sum(Function):
     """y = Σ_axes x;  dL/dx = g broadcast back over the summed axes."""
 
+    fp_quiet = True
+
     @staticmethod
-    def forward(ctx, x, axis, keepdims):
-        axes = _normalize_axes("sum", axis, x.ndim)
+    def forward(ctx, x, axes, keepdims):
         ctx.shape, ctx.kept = x.shape, _kept_shape(x.shape, axes)
         return x.sum(axis=axes, keepdims=keepdims)
 
@@ -42,15 +50,14 @@ class Sum(Function):
 
 
 class _Extreme(Function):
-    """max or min over axes; the gradient is shared evenly by the elements that attain it."""
+    """max or min over axes; the gradient is shared evenly by the elements that attain it (a NaN
+    result attains nothing: its gradient is NaN, as PyTorch's amax/amin over a dim)."""
 
     name = ""
+    fp_quiet = True
 
     @classmethod
-    def _reduce(cls, ctx, x, axis, keepdims):
-        if x.size == 0:
-            raise ValueError(f"{cls.name}: cannot reduce an empty tensor of shape {tuple(x.shape)}")
-        axes = _normalize_axes(cls.name, axis, x.ndim)
+    def _reduce(cls, ctx, x, axes, keepdims):
         ctx.shape, ctx.kept = x.shape, _kept_shape(x.shape, axes)
         y = getattr(x, cls.name)(axis=axes, keepdims=True)
         hits = x == y
@@ -70,8 +77,8 @@ class Max(_Extreme):
     name = "max"
 
     @staticmethod
-    def forward(ctx, x, axis, keepdims):
-        return Max._reduce(ctx, x, axis, keepdims)
+    def forward(ctx, x, axes, keepdims):
+        return Max._reduce(ctx, x, axes, keepdims)
 
 
 class Min(_Extreme):
@@ -80,39 +87,88 @@ class Min(_Extreme):
     name = "min"
 
     @staticmethod
-    def forward(ctx, x, axis, keepdims):
-        return Min._reduce(ctx, x, axis, keepdims)
+    def forward(ctx, x, axes, keepdims):
+        return Min._reduce(ctx, x, axes, keepdims)
 
 
-def sum(x, axis=None, keepdims=False):  # noqa: A001 - NumPy's name
-    return Sum.apply(x, axis, keepdims)
+def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None):  # noqa: A001 - NumPy's name
+    """Σ x over ``axis`` (all axes for None); 0 over an empty axis."""
+    axes, keepdims = _args("sum", x, axis, keepdims, dim, keepdim)
+    return Sum.apply(x, axes, keepdims)
 
 
-def mean(x, axis=None, keepdims=False):
-    """Σ x / n over ``axis`` (composed from sum, so its gradient is g / n)."""
-    axes = _normalize_axes("mean", axis, x.ndim)
-    count = 1
-    for a in axes:
-        count *= x.shape[a]
-    return sum(x, axes, keepdims) / count
+def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Σ x / n over ``axis`` (composed from sum, so its gradient is g / n); nan over an empty axis.
+    Integer input gives float32."""
+    axes, keepdims = _args("mean", x, axis, keepdims, dim, keepdim)
+    return Sum.apply(as_float(x), axes, keepdims) / _count(x.shape, axes)
 
 
-def max(x, axis=None, keepdims=False):  # noqa: A001
-    return Max.apply(x, axis, keepdims)
+def _extreme(cls, x, axis, keepdims, dim, keepdim):
+    axes, keepdims = _args(cls.name, x, axis, keepdims, dim, keepdim)
+    if _count(x.shape, axes) == 0:
+        raise ValueError(f"{cls.name}: cannot reduce an empty tensor of shape {tuple(x.shape)} over axes {axes}"
+                         " (max and min of nothing are undefined)")
+    return cls.apply(x, axes, keepdims)
 
 
-def min(x, axis=None, keepdims=False):  # noqa: A001
-    return Min.apply(x, axis, keepdims)
+def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None):  # noqa: A001
+    return _extreme(Max, x, axis, keepdims, dim, keepdim)
 
 
-def var(x, axis=None, keepdims=False, ddof=0):
-    """Σ (x - mean)² / (n - ddof) over ``axis`` (NumPy's default ddof=0)."""
-    axes = _normalize_axes("var", axis, x.ndim)
-    count = 1
-    for a in axes:
-        count *= x.shape[a]
-    if count - ddof <= 0:
-        raise ValueError(f"var: ddof={ddof} leaves no degrees of freedom for {count} elements")
+def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None):  # noqa: A001
+    return _extreme(Min, x, axis, keepdims, dim, keepdim)
+
+
+def var(x, axis=None, keepdims=False, ddof=0, *, dim=None, keepdim=None, correction=None):
+    """Σ (x − mean)² / max(n − ddof, 0) over ``axis`` (NumPy's default ddof=0; PyTorch's
+    ``correction`` is the same number). Integer input gives float32."""
+    return _var("var", x, axis, keepdims, ddof, dim, keepdim, correction)
+
+
+def std(x, axis=None, keepdims=False, ddof=0, *, dim=None, keepdim=None, correction=None):
+    """√var: the standard deviation, with the same arguments as var."""
+    return StdFromVar.apply(_var("std", x, axis, keepdims, ddof, dim, keepdim, correction))
+
+
+class StdFromVar(Function):
+    """y = √v;  dL/dv = g / (2y), and 0 where y = 0 (PyTorch's std: a constant's gradient is 0, not
+    the nan that √'s infinite slope at 0 times a zero deviation would give)."""
+
+    @staticmethod
+    def forward(ctx, v):
+        y = backend.array_module(v).sqrt(v)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved
+        return where(y == 0, 0.0, g / (2 * y))
+
+
+def _var(op, x, axis, keepdims, ddof, dim, keepdim, correction):
+    axes, keepdims = _args(op, x, axis, keepdims, dim, keepdim)
+    ddof = pick(op, "ddof", ddof, 0, "correction", correction)
+    x = as_float(x)
     centered = x - mean(x, axes, keepdims=True)
-    return sum(centered * centered, axes, keepdims) / (count - ddof)
+    return Sum.apply(centered * centered, axes, keepdims) / builtins.max(_count(x.shape, axes) - ddof, 0)
 
+
+def argmax(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Index of the first maximum along ``axis`` (in the flattened tensor for None), as an int64
+    tensor; not differentiable."""
+    axis = pick("argmax", "axis", axis, None, "dim", dim)
+    keepdims = bool(pick("argmax", "keepdims", keepdims, False, "keepdim", keepdim))
+    data = x.data
+    if axis is not None:
+        axis = axis_index("argmax", axis, data.ndim)
+    if data.size == 0 and (axis is None or data.shape[axis] == 0):
+        raise ValueError(f"argmax: no maximum in an empty tensor of shape {tuple(data.shape)}")
+    if axis is None or data.ndim == 0:
+        index = data.argmax().reshape((1,) * data.ndim if keepdims else ())
+    else:
+        index = data.argmax(axis=axis)
+        if keepdims:
+            index = backend.array_module(data).expand_dims(index, axis)
+    return _tensor.Tensor._wrap(index)

@@ -7,7 +7,9 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from .. import tensor as _tensor
-from .broadcasting import broadcast_shape, unbroadcast
+from .axes import axis_index, pick
+from .broadcasting import broadcast_shape, require_tensor, unbroadcast
+from .promotion import promote
 
 
 class Reshape(Function):
@@ -33,9 +35,9 @@ class Transpose(Function):
     def forward(ctx, x, axes):
         if axes is None:
             axes = tuple(reversed(range(x.ndim)))
-        if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
-            raise ValueError(f"transpose: axes {tuple(axes)} are not a permutation of a {x.ndim}-d tensor's axes")
-        axes = tuple(a % x.ndim for a in axes)
+        axes = tuple(axis_index("transpose", a, x.ndim, allow_0d=False) for a in axes)
+        if sorted(axes) != list(range(x.ndim)):
+            raise ValueError(f"transpose: axes {axes} are not a permutation of a {x.ndim}-d tensor's axes")
         ctx.inverse = tuple(sorted(range(len(axes)), key=axes.__getitem__))
         return x.transpose(axes)
 
@@ -66,7 +68,10 @@ class Concatenate(Function):
     @staticmethod
     def forward(ctx, axis, *xs):
         _check_same_rank("concatenate", xs)
-        axis = axis % xs[0].ndim
+        if xs[0].ndim == 0:
+            raise ValueError("concatenate: 0-d tensors cannot be concatenated (they have no axis); use stack")
+        axis = axis_index("concatenate", axis, xs[0].ndim)
+        xs = promote(*xs)
         for x in xs[1:]:
             if x.shape[:axis] + x.shape[axis + 1:] != xs[0].shape[:axis] + xs[0].shape[axis + 1:]:
                 raise ValueError(
@@ -94,7 +99,8 @@ class Stack(Function):
         _check_same_rank("stack", xs)
         if any(x.shape != xs[0].shape for x in xs):
             raise ValueError(f"stack: all shapes must be equal, got {[tuple(x.shape) for x in xs]}")
-        axis = axis % (xs[0].ndim + 1)
+        axis = axis_index("stack", axis, xs[0].ndim + 1)
+        xs = promote(*xs)
         ctx.axis = axis
         ctx.count = len(xs)
         return backend.array_module(*xs).stack(xs, axis=axis)
@@ -154,6 +160,8 @@ class ScatterAdd(Function):
 class AsType(Function):
     """y = x cast to ``dtype``;  dL/dx = g cast back (the engine casts to the input's dtype)."""
 
+    fp_quiet = True
+
     @staticmethod
     def forward(ctx, x, dtype):
         return x.astype(dtype)
@@ -185,6 +193,8 @@ def _is_basic(index) -> bool:
 def _check_same_rank(op, xs):
     if not xs:
         raise ValueError(f"{op}: needs at least one tensor")
+    for i, x in enumerate(xs):
+        require_tensor(op, f"item {i}", x)
     if any(x.ndim != xs[0].ndim for x in xs):
         raise ValueError(f"{op}: all tensors need the same number of dimensions, got shapes {[tuple(x.shape) for x in xs]}")
 
@@ -210,8 +220,11 @@ def transpose(x, *axes):
 
 
 def swapaxes(x, axis1, axis2):
+    """x with two axes exchanged (PyTorch's transpose(dim0, dim1)); a 0-d tensor accepts 0 and -1."""
+    axis1, axis2 = (axis_index("swapaxes", a, x.ndim) for a in (axis1, axis2))
     axes = list(range(x.ndim))
-    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+    if x.ndim:
+        axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
     return Transpose.apply(x, tuple(axes))
 
 
@@ -219,12 +232,14 @@ def broadcast_to(x, shape):
     return BroadcastTo.apply(x, tuple(shape))
 
 
-def concatenate(tensors, axis=0):
-    return Concatenate.apply(axis, *tensors)
+def concatenate(tensors, axis=0, *, dim=None):
+    """``tensors`` joined along an existing ``axis`` (or ``dim``; PyTorch's cat)."""
+    return Concatenate.apply(pick("concatenate", "axis", axis, 0, "dim", dim), *tensors)
 
 
-def stack(tensors, axis=0):
-    return Stack.apply(axis, *tensors)
+def stack(tensors, axis=0, *, dim=None):
+    """``tensors`` (all of one shape) stacked along a new ``axis`` (or ``dim``)."""
+    return Stack.apply(pick("stack", "axis", axis, 0, "dim", dim), *tensors)
 
 
 def getitem(x, index):
