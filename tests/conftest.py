@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -16,6 +17,18 @@ import cugrad  # noqa: E402
 GPU = cugrad.cuda.is_available()
 # the cuda case carries the gpu marker, so `pytest -m gpu` selects it and a CPU-only run skips it
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
+
+
+# hypothesis profiles. "ci", the default, is fixed: derandomized (the same cases every run) and
+# bounded, which keeps tests/test_differential.py to about a minute on two cores.
+# `--hypothesis-profile=deep` draws fresh cases, many more of them: a long hunt, not a CI run.
+_SUPPRESSED = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large,
+               HealthCheck.filter_too_much]
+settings.register_profile("ci", derandomize=True, max_examples=40, deadline=None, print_blob=True,
+                          suppress_health_check=_SUPPRESSED)
+settings.register_profile("deep", max_examples=3000, deadline=None, print_blob=True,
+                          suppress_health_check=_SUPPRESSED)
+settings.load_profile("ci")
 
 
 def pytest_configure(config):
