@@ -687,6 +687,8 @@ def _seeded_cotangent(shape):
 # What the fuzzer found beyond the bugs it was written for, each case as it shrank to (each failed
 # before its fix), kept so they run every time whatever the profile draws.
 FOUND = [
+    ("div", case(Leaf(np.array(0.0)), Leaf(np.array(4.92867018e-187)))),     # b² underflowed: 0/0
+    ("div", case(Leaf(np.array([1e300])), Leaf(np.array([1e200])))),          # b² overflowed: 0
 ]
 
 

@@ -83,7 +83,8 @@ class Mul(_Binary):
 
 
 class Div(_Binary):
-    """z = a / b;  dL/da = g / b, dL/db = -g * a / b²."""
+    """z = a / b;  dL/da = g / b, dL/db = -g * (a / b) / b  (not a / b², whose b² under- or
+    overflows where the gradient does not)."""
 
     name = "div"
     to_float = True
@@ -101,7 +102,7 @@ class Div(_Binary):
         sa, sb = ctx.shapes
         need_a, need_b = ctx.needs_input_grad
         ga = unbroadcast(g / b, sa) if need_a else None
-        gb = unbroadcast(-g * a / (b * b), sb) if need_b else None
+        gb = unbroadcast(-g * ((a / b) / b), sb) if need_b else None
         return ga, gb
 
 
