@@ -498,6 +498,13 @@ def layer_norm_terms(c):
     return big_x / sigma * big_w, max(x.shape[-1] * big_w, big_x) / sigma
 
 
+def softmax_terms(c):
+    """log_softmax subtracts log Σ e^(x − max) from x − max (terms up to the logits' spread), and
+    both gradients subtract a sum over the axis from g (n terms of size |g|)."""
+    x, axis = c.args[0].value, c.args[1]
+    return 2 * np.abs(x).max(initial=0.0), x.shape[axis] if x.ndim else 1
+
+
 # --------------------------------------------------------------------------- the table
 
 
@@ -565,8 +572,8 @@ OPS = [
     Op("tanh", F.tanh, torch.tanh, unary(), lambda c: (0.0, 1.0)),
     Op("softplus", F.softplus, t_softplus, unary()),
     Op("gelu", F.gelu, lambda x: TF.gelu(x, approximate="tanh"), unary()),
-    Op("softmax", F.softmax, torch.softmax, along_axis(elements=logits_elements())),
-    Op("log_softmax", F.log_softmax, torch.log_softmax, along_axis(elements=logits_elements())),
+    Op("softmax", F.softmax, torch.softmax, along_axis(elements=logits_elements()), softmax_terms),
+    Op("log_softmax", F.log_softmax, torch.log_softmax, along_axis(elements=logits_elements()), softmax_terms),
     Op("dropout", F.dropout, TF.dropout,
        unary(p=st.sampled_from((0.0, 1.0, 0.5)), training=st.booleans()).filter(
            lambda c: c.kwargs["p"] in (0.0, 1.0) or not c.kwargs["training"])),
@@ -604,7 +611,7 @@ OPS = [
     Op("Tensor.sum", lambda x, **kw: x.sum(**kw), t_reduce(torch.sum), reduction()),
     Op("Tensor.max", lambda x, **kw: x.max(**kw), t_reduce(torch.amax), reduction()),
     Op("Tensor.var", lambda x, **kw: x.var(**kw), t_var, reduction(ddof=st.integers(0, 2))),
-    Op("Tensor.softmax", lambda x, axis: x.softmax(axis), torch.softmax, along_axis()),
+    Op("Tensor.softmax", lambda x, axis: x.softmax(axis), torch.softmax, along_axis(), softmax_terms),
     Op("Tensor.clip", lambda x, lo, hi: x.clip(lo, hi), torch.clamp, clip_cases()),
     Op("np.sum of a tensor", lambda x, **kw: np.sum(x, **kw), t_reduce(torch.sum), reduction()),
 ]
@@ -689,6 +696,8 @@ def _seeded_cotangent(shape):
 FOUND = [
     ("div", case(Leaf(np.array(0.0)), Leaf(np.array(4.92867018e-187)))),     # b² underflowed: 0/0
     ("div", case(Leaf(np.array([1e300])), Leaf(np.array([1e200])))),          # b² overflowed: 0
+    ("softmax", case(Leaf(np.zeros((2, 0))), -1)),                            # max of an empty axis
+    ("log_softmax", case(Leaf(np.zeros((0,))), 0)),
 ]
 
 
