@@ -698,6 +698,8 @@ FOUND = [
     ("div", case(Leaf(np.array([1e300])), Leaf(np.array([1e200])))),          # b² overflowed: 0
     ("softmax", case(Leaf(np.zeros((2, 0))), -1)),                            # max of an empty axis
     ("log_softmax", case(Leaf(np.zeros((0,))), 0)),
+    ("max", case(Leaf(np.zeros((0, 3))), axis=1, keepdims=False)),            # refused any empty tensor
+    ("min", case(Leaf(np.zeros((2, 0))), axis=(), keepdims=True)),
 ]
 
 
