@@ -700,6 +700,8 @@ FOUND = [
     ("log_softmax", case(Leaf(np.zeros((0,))), 0)),
     ("max", case(Leaf(np.zeros((0, 3))), axis=1, keepdims=False)),            # refused any empty tensor
     ("min", case(Leaf(np.zeros((2, 0))), axis=(), keepdims=True)),
+    ("linear", case(Leaf(np.zeros((0,))), Leaf(np.zeros((0, 0))), None)),     # reshape(-1, 0)
+    ("linear", case(Leaf(np.zeros((2, 0, 0))), Leaf(np.zeros((2, 0))), Leaf(np.ones(2)))),
 ]
 
 

@@ -1,6 +1,8 @@
 """Matrix products: matmul (2-D and batched) and the fused linear layer."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..autograd import Function
@@ -131,7 +133,7 @@ def linear(x, weight, bias=None, activation=None, negative_slope=0.01):
         x = astype(x, weight.dtype)  # never makes a float32 model compute in float64
     x, weight, bias = autocast_operands(x, weight, bias)
     lead = x.shape[:-1]
-    if x.ndim != 2:
-        x = reshape(x, -1, weight.shape[1])
+    if x.ndim != 2:  # (the row count spelled out: -1 is ambiguous when in_features is 0)
+        x = reshape(x, math.prod(lead), weight.shape[1])
     y = Linear.apply(x, weight, bias, activation, negative_slope)
     return y if len(lead) == 1 else reshape(y, *lead, weight.shape[0])
