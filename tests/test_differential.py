@@ -702,6 +702,7 @@ FOUND = [
     ("min", case(Leaf(np.zeros((2, 0))), axis=(), keepdims=True)),
     ("linear", case(Leaf(np.zeros((0,))), Leaf(np.zeros((0, 0))), None)),     # reshape(-1, 0)
     ("linear", case(Leaf(np.zeros((2, 0, 0))), Leaf(np.zeros((2, 0))), Leaf(np.ones(2)))),
+    ("mse_loss", case(Leaf(np.zeros((0, 2))), Leaf(np.zeros((0, 2))), reduction="mean")),  # 0, not nan
 ]
 
 
