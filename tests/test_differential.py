@@ -433,8 +433,32 @@ def t_reduce(fn):
     return call
 
 
-def t_var(x, axis=None, keepdims=False, ddof=0):
-    return t_reduce(torch.var)(x, axis, keepdims, correction=ddof)
+class _NanGradient(torch.autograd.Function):
+    """The identity, with a nan gradient."""
+
+    @staticmethod
+    def forward(ctx, y):
+        return y.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        return torch.full_like(g, math.nan)
+
+
+def t_spread(fn):
+    """PyTorch's var or std, with cugrad's rule where n − ddof ≤ 0: the value is PyTorch's
+    (inf, or nan when every deviation is 0) and the gradient nan (PyTorch's is ±inf, ±0 or nan
+    depending on the call): an intended difference."""
+
+    def call(x, axis=None, keepdims=False, ddof=0):
+        y = t_reduce(fn)(x, axis, keepdims, correction=ddof)
+        axes = range(x.ndim) if axis is None or x.ndim == 0 else [axis] if isinstance(axis, int) else axis
+        return _NanGradient.apply(y) if math.prod(x.shape[a] for a in axes) <= ddof else y
+
+    return call
+
+
+t_var, t_std = t_spread(torch.var), t_spread(torch.std)
 
 
 def t_activation(y, activation, negative_slope):
@@ -584,6 +608,9 @@ OPS = [
     Op("min", ops.min, t_reduce(torch.amin), reduction()),
     Op("max with ties", ops.max, t_reduce(torch.amax), reduction({"ints": ELEMENTS["ints"]})),
     Op("var", ops.var, t_var, reduction(ddof=st.integers(0, 2))),
+    Op("std", ops.std, t_std, reduction(ddof=st.integers(0, 2))),
+    Op("mean with dim=, keepdim=", lambda x, axis, keepdims: ops.mean(x, dim=axis, keepdim=keepdims),
+       t_reduce(torch.mean), reduction()),
     # shape
     same("reshape", lambda x, shape: x.reshape(shape), reshape_cases()),
     same("flatten", lambda x: x.flatten(), unary()),
@@ -612,6 +639,9 @@ OPS = [
     Op("Tensor.max", lambda x, **kw: x.max(**kw), t_reduce(torch.amax), reduction()),
     Op("Tensor.var", lambda x, **kw: x.var(**kw), t_var, reduction(ddof=st.integers(0, 2))),
     Op("Tensor.softmax", lambda x, axis: x.softmax(axis), torch.softmax, along_axis(), softmax_terms),
+    Op("log_softmax with dim=", lambda x, axis: F.log_softmax(x, dim=axis), torch.log_softmax, along_axis(),
+       softmax_terms),
+    Op("Tensor.std", lambda x, **kw: x.std(**kw), t_std, reduction(ddof=st.integers(0, 2))),
     Op("Tensor.clip", lambda x, lo, hi: x.clip(lo, hi), torch.clamp, clip_cases()),
     Op("np.sum of a tensor", lambda x, **kw: np.sum(x, **kw), t_reduce(torch.sum), reduction()),
 ]
