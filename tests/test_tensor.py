@@ -352,6 +352,22 @@ def test_comparisons_are_not_differentiable(device):
     assert {x, y} and hash(x) != hash(y)  # tensors stay hashable despite elementwise ==
 
 
+def test_0d_results_are_arrays_not_numpy_scalars():
+    """NumPy gives a scalar for a 0-d result; a tensor must hold an array (a scalar made ``where``
+    refuse it as 'a NumPy array meets tensors', and kernels fail on it)."""
+    x = cugrad.tensor(np.array(2.0), dtype="float64", requires_grad=True)
+    for t in (x == 2, ~(x == 2), (x > 0) & (x < 3), cugrad.tensor([1.0, 3.0]).argmax(0)):
+        assert isinstance(t.data, np.ndarray), type(t.data)
+    # gradients summed over a fan-out (x used twice) and captured by cugrad.grad: 0-d arrays too
+    (g,) = cugrad.grad(x * x + x, [x], create_graph=True)
+    assert isinstance(g.data, np.ndarray) and g.item() == 5.0
+    (h,) = cugrad.grad(cugrad.ops.where(x == 2, g, 0.0), [x])
+    assert isinstance(h.data, np.ndarray) and h.item() == 2.0
+    x.grad = None
+    (x * x + x).backward()
+    assert isinstance(x.grad.data, np.ndarray) and x.grad.item() == 5.0
+
+
 # --------------------------------------------------------------------------- indexing
 
 

@@ -297,7 +297,7 @@ class _Accumulator:
         elif self.owned:
             self.value += grad
         else:
-            self.value = self.value + grad
+            self.value = backend.ensure_array(self.value + grad)
             self.owned = True
 
 
@@ -432,14 +432,14 @@ def _sweep(roots, root_grads, retain_graph, create_graph, capture):
     def deliver_to_leaf(leaf, grad):
         if captured is not None:
             for i in capture_at.get((id(leaf), -1), ()):
-                captured[i] = grad if captured[i] is None else captured[i] + grad
+                captured[i] = grad if captured[i] is None else backend.ensure_array(captured[i] + grad)
             return
         if leaf.grad is None:
             leaf.grad = grad if isinstance(grad, Tensor) else Tensor._wrap(grad)
         elif create_graph:
             leaf.grad = leaf.grad + grad
         else:
-            leaf.grad = Tensor._wrap(_array(leaf.grad.data + grad))
+            leaf.grad = Tensor._wrap(backend.ensure_array(leaf.grad.data + grad))
         if hooks is not None:
             hooks.delivered(leaf)
 
@@ -544,11 +544,6 @@ def _output_grads(node, slots, create_graph):
     return grads
 
 
-def _array(value):
-    """``value`` as an array: NumPy turns 0-d results into scalars, which kernels cannot take."""
-    return np.asarray(value) if isinstance(value, np.generic) else value
-
-
 def _fit_grad(node, target, index, grad, create_graph):
     """Check a returned gradient's shape and bring it to its input's dtype."""
     Tensor = _tensor.Tensor
@@ -556,11 +551,11 @@ def _fit_grad(node, target, index, grad, create_graph):
         (target.shape, target.dtype) if index < 0 else target._output_meta[index]
     )
     if create_graph and not isinstance(grad, Tensor):
-        grad = Tensor._wrap(_array(grad))
+        grad = Tensor._wrap(backend.ensure_array(grad))
     elif not create_graph and isinstance(grad, Tensor):
         grad = grad.data
     elif not create_graph:
-        grad = _array(grad)
+        grad = backend.ensure_array(grad)
     if tuple(grad.shape) != tuple(expected_shape):
         raise ValueError(
             f"{type(node).__name__}.backward returned a gradient of shape {tuple(grad.shape)} "

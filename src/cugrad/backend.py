@@ -143,6 +143,12 @@ def is_array(obj) -> bool:
     return cp is not None and isinstance(obj, cp.ndarray)
 
 
+def ensure_array(value):
+    """``value``, or a 0-d array for a NumPy scalar: NumPy turns 0-d results into scalars, which
+    a Tensor must not hold (kernels and device checks take arrays)."""
+    return np.asarray(value) if isinstance(value, np.generic) else value
+
+
 def to_device(array, device: Device):
     """Copy (only if needed) ``array`` onto ``device``."""
     device = Device(device)

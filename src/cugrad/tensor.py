@@ -288,7 +288,8 @@ class Tensor:
     def _compare(self, other, name):
         if other is None:
             return NotImplemented          # t == None is False, as for any object
-        return Tensor._wrap(getattr(self.data, name)(self._operand(other, f"comparison {name}")))
+        result = getattr(self.data, name)(self._operand(other, f"comparison {name}"))
+        return Tensor._wrap(backend.ensure_array(result))
 
     def __lt__(self, other):
         return self._compare(other, "__lt__")
@@ -309,7 +310,7 @@ class Tensor:
         return self._compare(other, "__ne__")
 
     def __invert__(self):
-        return Tensor._wrap(~self.data)
+        return Tensor._wrap(backend.ensure_array(~self.data))
 
     # logical/bitwise and, or, xor of boolean or integer tensors (masks), never differentiable
     def __and__(self, other):

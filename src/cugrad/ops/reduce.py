@@ -171,4 +171,4 @@ def argmax(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
         index = data.argmax(axis=axis)
         if keepdims:
             index = backend.array_module(data).expand_dims(index, axis)
-    return _tensor.Tensor._wrap(index)
+    return _tensor.Tensor._wrap(backend.ensure_array(index))
