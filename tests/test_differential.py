@@ -26,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 import pytest
-from hypothesis import given, note
+from hypothesis import given, note, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -442,7 +442,7 @@ class _NanGradient(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g):
-        return torch.full_like(g, math.nan)
+        return g * math.nan
 
 
 def t_spread(fn):
@@ -452,13 +452,50 @@ def t_spread(fn):
 
     def call(x, axis=None, keepdims=False, ddof=0):
         y = t_reduce(fn)(x, axis, keepdims, correction=ddof)
-        axes = range(x.ndim) if axis is None or x.ndim == 0 else [axis] if isinstance(axis, int) else axis
-        return _NanGradient.apply(y) if math.prod(x.shape[a] for a in axes) <= ddof else y
+        return _NanGradient.apply(y) if _degenerate(x.shape, axis, ddof) else y
 
     return call
 
 
+def _degenerate(shape, axis, ddof):
+    """True where var/std have n − ddof ≤ 0."""
+    axes = range(len(shape)) if axis is None or not shape else [axis] if isinstance(axis, int) else axis
+    return math.prod(shape[a] for a in axes) <= ddof
+
+
+def spread_has_second_order(c):
+    """PyTorch's second order where n − ddof ≤ 0 is 0 or nan depending on the call; cugrad's is nan
+    (as its first order): not compared."""
+    return not _degenerate(c.args[0].value.shape, c.kwargs["axis"], c.kwargs.get("ddof", 0))
+
+
 t_var, t_std = t_spread(torch.var), t_spread(torch.std)
+
+
+def _spread_sizes(c):
+    """The largest |x| and the smallest nonzero standard deviation of a var/std case."""
+    x, axis, ddof = c.args[0].value, c.kwargs["axis"], c.kwargs.get("ddof", 0)
+    if not x.size:
+        return 0.0, 0.0
+    axes = None if axis is None or x.ndim == 0 else axis
+    with np.errstate(all="ignore"):
+        sigma = np.sqrt(np.var(x, axis=axes))
+    sigma = sigma[np.isfinite(sigma) & (sigma > 0)]
+    return np.abs(x).max(), sigma.min(initial=np.inf)
+
+
+def var_terms(c):
+    """x − mean cancels terms of size |x|: in the value they are squared, in the gradient not."""
+    big, _ = _spread_sizes(c)
+    return big * big, 2 * big
+
+
+def std_terms(c):
+    """As var's, divided by σ (once for the value and gradient, twice in second order)."""
+    big, sigma = _spread_sizes(c)
+    if not 0 < sigma < np.inf:
+        return 0.0, 0.0
+    return big, big / sigma + (big / sigma) ** 2
 
 
 def t_activation(y, activation, negative_slope):
@@ -484,11 +521,26 @@ def t_hinge(scores, target, margin=1.0, reduction="mean"):
     return {"mean": rows.mean, "sum": rows.sum, "none": lambda: rows}[reduction]()
 
 
+class _Softplus(torch.autograd.Function):
+    """ln(1 + eˣ) = logaddexp(0, x) with the gradient σ(x) by PyTorch's sigmoid (logaddexp's own
+    second derivative is nan below x = −709)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.logaddexp(torch.zeros_like(x), x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * torch.sigmoid(x)
+
+
 def t_softplus(x):
     """cugrad's softplus is exact, ln(1 + eˣ) everywhere; PyTorch's returns x itself above
     threshold=20 (a relative error up to 2e-9 in value and gradient): an intended difference,
     so the reference is the exact formula."""
-    return torch.logaddexp(torch.zeros_like(x), x)
+    return _Softplus.apply(x)
 
 
 def t_getitem(x, index):
@@ -529,6 +581,13 @@ def softmax_terms(c):
     return 2 * np.abs(x).max(initial=0.0), x.shape[axis] if x.ndim else 1
 
 
+def cross_entropy_terms(c):
+    """log-sum-exp minus the target's logits cancels terms up to the logits' spread; the gradient
+    p − y terms of size 1 (and the target's gradient log-softmax terms of that spread)."""
+    spread = 2 * np.abs(c.args[0].value).max(initial=0.0)
+    return spread, 1.0 + spread
+
+
 # --------------------------------------------------------------------------- the table
 
 
@@ -543,6 +602,7 @@ class Op:
     torch: Callable
     cases: st.SearchStrategy
     terms: Callable = lambda case: (0.0, 0.0)
+    has_second_order: Callable = lambda case: True
 
     def __repr__(self):
         return self.name
@@ -595,7 +655,8 @@ OPS = [
     Op("sigmoid", F.sigmoid, torch.sigmoid, unary(), lambda c: (0.0, 1.0)),
     Op("tanh", F.tanh, torch.tanh, unary(), lambda c: (0.0, 1.0)),
     Op("softplus", F.softplus, t_softplus, unary()),
-    Op("gelu", F.gelu, lambda x: TF.gelu(x, approximate="tanh"), unary()),
+    Op("gelu", F.gelu, lambda x: TF.gelu(x, approximate="tanh"), unary(),   # (a cubic inside tanh)
+       lambda c: (0.0, max(1.0, np.abs(c.args[0].value).max(initial=0.0)) ** 3)),
     Op("softmax", F.softmax, torch.softmax, along_axis(elements=logits_elements()), softmax_terms),
     Op("log_softmax", F.log_softmax, torch.log_softmax, along_axis(elements=logits_elements()), softmax_terms),
     Op("dropout", F.dropout, TF.dropout,
@@ -607,8 +668,8 @@ OPS = [
     Op("max", ops.max, t_reduce(torch.amax), reduction()),
     Op("min", ops.min, t_reduce(torch.amin), reduction()),
     Op("max with ties", ops.max, t_reduce(torch.amax), reduction({"ints": ELEMENTS["ints"]})),
-    Op("var", ops.var, t_var, reduction(ddof=st.integers(0, 2))),
-    Op("std", ops.std, t_std, reduction(ddof=st.integers(0, 2))),
+    Op("var", ops.var, t_var, reduction(ddof=st.integers(0, 2)), var_terms, spread_has_second_order),
+    Op("std", ops.std, t_std, reduction(ddof=st.integers(0, 2)), std_terms, spread_has_second_order),
     Op("mean with dim=, keepdim=", lambda x, axis, keepdims: ops.mean(x, dim=axis, keepdim=keepdims),
        t_reduce(torch.mean), reduction()),
     # shape
@@ -628,8 +689,9 @@ OPS = [
     same("matmul", lambda a, b: a @ b, matmul_cases()),
     Op("linear", F.linear, t_linear, linear_cases()),
     # losses, layers
-    Op("cross_entropy labels", F.cross_entropy, TF.cross_entropy, class_cases()),
-    Op("cross_entropy probabilities", F.cross_entropy, TF.cross_entropy, class_cases(prob_target=True)),
+    Op("cross_entropy labels", F.cross_entropy, TF.cross_entropy, class_cases(), cross_entropy_terms),
+    Op("cross_entropy probabilities", F.cross_entropy, TF.cross_entropy, class_cases(prob_target=True),
+       cross_entropy_terms),
     Op("mse_loss", F.mse_loss, TF.mse_loss, mse_cases()),
     Op("hinge_loss", F.hinge_loss, t_hinge, hinge_cases()),
     Op("l2_penalty", F.l2_penalty, lambda ts, weight: sum((t * t).sum() for t in ts) * weight, l2_cases()),
@@ -637,11 +699,13 @@ OPS = [
     # Tensor methods (each delegates to an op above; the rows keep the delegation honest)
     Op("Tensor.sum", lambda x, **kw: x.sum(**kw), t_reduce(torch.sum), reduction()),
     Op("Tensor.max", lambda x, **kw: x.max(**kw), t_reduce(torch.amax), reduction()),
-    Op("Tensor.var", lambda x, **kw: x.var(**kw), t_var, reduction(ddof=st.integers(0, 2))),
+    Op("Tensor.var", lambda x, **kw: x.var(**kw), t_var, reduction(ddof=st.integers(0, 2)), var_terms,
+       spread_has_second_order),
     Op("Tensor.softmax", lambda x, axis: x.softmax(axis), torch.softmax, along_axis(), softmax_terms),
     Op("log_softmax with dim=", lambda x, axis: F.log_softmax(x, dim=axis), torch.log_softmax, along_axis(),
        softmax_terms),
-    Op("Tensor.std", lambda x, **kw: x.std(**kw), t_std, reduction(ddof=st.integers(0, 2))),
+    Op("Tensor.std", lambda x, **kw: x.std(**kw), t_std, reduction(ddof=st.integers(0, 2)), std_terms,
+       spread_has_second_order),
     Op("Tensor.clip", lambda x, lo, hi: x.clip(lo, hi), torch.clamp, clip_cases()),
     Op("np.sum of a tensor", lambda x, **kw: np.sum(x, **kw), t_reduce(torch.sum), reduction()),
 ]
@@ -705,6 +769,49 @@ def check(op: Op, c: Case, cotangent: Callable):
         assert_close(c_grad, t_grad, f"{op.name} gradient of input {i}", grad_terms)
 
 
+def _grads(library, output, inputs, **kwargs):
+    """d output / d inputs, zeros for an input it does not reach (``library`` is torch or cugrad)."""
+    if not output.requires_grad:
+        return [None] * len(inputs)
+    return list(library.autograd.grad(output, inputs, allow_unused=True, **kwargs) if library is torch
+                else cugrad.grad(output, inputs, allow_unused=True, **kwargs))
+
+
+def check_second_order(op: Op, c: Case, draw_array: Callable):
+    """The gradient of Σᵢ (gradᵢ · vᵢ) for random vᵢ, with gradᵢ the first-order gradients taken
+    with create_graph=True: a Hessian-vector product through every op's backward rule."""
+    if not op.has_second_order(c):
+        return
+    t_leaves, c_leaves = [], []
+    t_args, t_kwargs = _convert((c.args, c.kwargs), "torch", t_leaves)
+    c_args, c_kwargs = _convert((c.args, c.kwargs), "cugrad", c_leaves)
+    try:
+        expected = _quiet(op.torch, *t_args, **t_kwargs)
+    except REFUSALS:
+        return
+    if not t_leaves:
+        return
+    out = _quiet(op.cugrad, *c_args, **c_kwargs)
+    cot = draw_array(tuple(expected.shape))
+    vs = [draw_array(tuple(leaf.shape)) for leaf in t_leaves]
+    results = []
+    for library, leaves, y, tensor in ((torch, t_leaves, expected, torch.from_numpy),
+                                       (cugrad, c_leaves, out, cugrad.tensor)):
+        def second(library=library, leaves=leaves, y=y, tensor=tensor):
+            firsts = _grads(library, (y * tensor(cot)).sum(), leaves, create_graph=True)
+            total = sum(((g * tensor(v)).sum() for g, v in zip(firsts, vs) if g is not None), start=0.0)
+            if not isinstance(total, (torch.Tensor, cugrad.Tensor)):
+                return [None] * len(leaves)
+            return _grads(library, total, leaves)
+        results.append(_quiet(second))
+    _, grad_terms = op.terms(c)
+    grad_terms *= np.abs(cot).max(initial=0.0) * max((np.abs(v).max(initial=0.0) for v in vs), default=0.0)
+    for i, (leaf, t_grad, c_grad) in enumerate(zip(c_leaves, *results)):
+        t_grad = np.zeros(tuple(leaf.shape)) if t_grad is None else t_grad.detach().numpy(force=True)
+        c_grad = np.zeros(tuple(leaf.shape)) if c_grad is None else c_grad.numpy()
+        assert_close(c_grad, t_grad, f"{op.name} second-order gradient of input {i}", grad_terms)
+
+
 COTANGENTS = {"normal": ELEMENTS["normal"], "ones": st.just(1.0)}
 ROWS = {op.name: op for op in OPS}
 
@@ -715,6 +822,15 @@ def test_matches_pytorch(op, data):
     """Value and gradient of drawn cases of ``op`` against PyTorch."""
     check(op, data.draw(op.cases, label="case"),
           lambda shape: data.draw(arrays(shape, COTANGENTS), label="cotangent"))
+
+
+@pytest.mark.parametrize("op", OPS, ids=repr)
+@settings(max_examples=max(1, settings.default.max_examples // 2))
+@given(data=st.data())
+def test_second_order_matches_pytorch(op, data):
+    """Gradients of gradients (create_graph=True) of drawn cases of ``op`` against PyTorch."""
+    check_second_order(op, data.draw(op.cases, label="case"),
+                       lambda shape: data.draw(arrays(shape, COTANGENTS), label="vector"))
 
 
 def _seeded_cotangent(shape):
@@ -733,9 +849,13 @@ FOUND = [
     ("linear", case(Leaf(np.zeros((0,))), Leaf(np.zeros((0, 0))), None)),     # reshape(-1, 0)
     ("linear", case(Leaf(np.zeros((2, 0, 0))), Leaf(np.zeros((2, 0))), Leaf(np.ones(2)))),
     ("mse_loss", case(Leaf(np.zeros((0, 2))), Leaf(np.zeros((0, 2))), reduction="mean")),  # 0, not nan
+    ("gelu", case(Leaf(np.array(0.5)))),           # second order: a NumPy scalar reached a kernel
+    ("rpow scalar base", case(2.0, Leaf(np.array(0.5)))),     # ... and where() in pow's rule
+    ("std", case(Leaf(np.array(1.5)), axis=None, keepdims=False, ddof=0)),
 ]
 
 
 @pytest.mark.parametrize("name, c", FOUND, ids=[f"{name}-{i}" for i, (name, _) in enumerate(FOUND)])
 def test_found_case(name, c):
     check(ROWS[name], c, _seeded_cotangent)
+    check_second_order(ROWS[name], c, _seeded_cotangent)
