@@ -1,6 +1,7 @@
 """The arithmetic operators: add, sub, mul, div, neg, pow."""
 from __future__ import annotations
 
+from .. import backend
 from ..autograd import Function
 from .broadcasting import broadcast_shape, shape_of, unbroadcast
 from .elementwise import log, where
@@ -121,7 +122,8 @@ class Neg(Function):
 class Pow(_Binary):
     """z = a ** b;  dL/da = g·b·a^(b−1), taken as 0 where b = 0;  dL/db = g·z·ln(a), taken as 0
     where a = 0 and b >= 0 (PyTorch's conventions: a^0 is constant in a, and 0^b for b >= 0 is
-    0 or 1 on either side of b, so neither has an infinite slope there)."""
+    0 or 1 on either side of b, so neither has an infinite slope there). The formulas read a base
+    of 1 at those points, so their own derivatives (create_graph) are 0 there too, not 0·∞."""
 
     name = "pow"
     fp_quiet = True
@@ -133,19 +135,25 @@ class Pow(_Binary):
             z = a**b
         except ValueError as exc:  # NumPy: integers to negative integer powers
             raise ValueError(f"pow: {exc}") from None
-        ctx.save_for_backward(a, b, z)
+        # a Python-number operand saved as an array of z's dtype: backward's where() would make
+        # two Python numbers the default float32 and lose digits of ln(a)
+        xp = backend.array_module(z)
+        ctx.save_for_backward(*(v if backend.is_array(v) else xp.asarray(v, z.dtype) for v in (a, b)))
         return z
 
     @staticmethod
     def backward(ctx, g):
-        a, b, z = ctx.saved
+        a, b = ctx.saved
         sa, sb = ctx.shapes
         need_a, need_b = ctx.needs_input_grad
         ga = gb = None
         if need_a:
-            ga = unbroadcast(where(b == 0, 0.0, g * b * a ** (b - 1)), sa)
+            flat = b == 0
+            ga = unbroadcast(where(flat, 0.0, g * b * where(flat, 1.0, a) ** (b - 1)), sa)
         if need_b:
-            gb = unbroadcast(where((a == 0) & (b >= 0), 0.0, g * z * log(a)), sb)
+            flat = (a == 0) & (b >= 0)
+            base = where(flat, 1.0, a)
+            gb = unbroadcast(where(flat, 0.0, g * base**b * log(base)), sb)
         return ga, gb
 
 
