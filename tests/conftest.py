@@ -24,7 +24,7 @@ DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
 # `--hypothesis-profile=deep` draws fresh cases, many more of them: a long hunt, not a CI run.
 _SUPPRESSED = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large,
                HealthCheck.filter_too_much]
-settings.register_profile("ci", derandomize=True, max_examples=40, deadline=None, print_blob=True,
+settings.register_profile("ci", derandomize=True, max_examples=30, deadline=None, print_blob=True,
                           suppress_health_check=_SUPPRESSED)
 settings.register_profile("deep", max_examples=3000, deadline=None, print_blob=True,
                           suppress_health_check=_SUPPRESSED)

@@ -8,10 +8,13 @@ logits, exact ties). For every drawn case both libraries run the op, and
 - where PyTorch refuses the input, cugrad must refuse it too (a ValueError, IndexError, TypeError
   or RuntimeError, never a crash of another kind);
 - otherwise the values agree, and so does the gradient of ``(out · c).sum()`` for a random
-  cotangent ``c`` with respect to every float input, to 1e-10 relative (``assert_close``).
+  cotangent ``c`` with respect to every float input, to 1e-10 relative (``assert_close``; a row
+  whose formula cancels large terms names their size, ``Op.terms``);
+- and the second-order gradient: of Σᵢ gradᵢ·vᵢ, the gradients taken with create_graph=True.
 Where cugrad's convention differs from PyTorch's on purpose, the row's PyTorch call computes
 cugrad's rule from PyTorch primitives and says so; README.md lists each such difference in its
-table "Intended differences from PyTorch".
+table "Intended differences from PyTorch". ``FOUND`` keeps the cases the fuzzer found, as they
+shrank, so they run whatever a profile draws.
 
 Adding an op is one row. Profiles (tests/conftest.py): "ci", the default, is derandomized and
 bounded; ``--hypothesis-profile=deep`` draws many more cases.
