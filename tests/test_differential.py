@@ -67,11 +67,13 @@ class Leaf:
     def stored(self) -> np.ndarray:
         """The leaf's own array."""
         v = self.value
-        if self.layout == "fortran" and v.ndim:   # (np.asfortranarray makes a 0-d array 1-d)
+        if not v.ndim:  # (np.asfortranarray and np.ascontiguousarray make a 0-d array 1-d)
+            return v.copy()
+        if self.layout == "fortran":
             return np.asfortranarray(v)
         if self.layout == "transposed":
             return np.ascontiguousarray(v.T)
-        if self.layout == "strided" and v.ndim:
+        if self.layout == "strided":
             out = np.full(v.shape[:-1] + (2 * v.shape[-1],), 7.0)
             out[..., ::2] = v
             return out
@@ -591,6 +593,12 @@ def cross_entropy_terms(c):
     return spread, 1.0 + spread
 
 
+def gelu_terms(c):
+    """½x(1 + tanh u) cancels terms of size |x| for x < 0, and its gradient has a cubic in x."""
+    big = np.abs(c.args[0].value).max(initial=0.0)
+    return big, max(1.0, big) ** 3
+
+
 def _sum_to(t, shape):
     """``t`` summed down to the broadcast operand's ``shape``."""
     t = t.sum(dim=tuple(range(t.ndim - len(shape)))) if t.ndim > len(shape) else t
@@ -693,8 +701,7 @@ OPS = [
     Op("sigmoid", F.sigmoid, torch.sigmoid, unary(), lambda c: (0.0, 1.0)),
     Op("tanh", F.tanh, torch.tanh, unary(), lambda c: (0.0, 1.0)),
     Op("softplus", F.softplus, t_softplus, unary()),
-    Op("gelu", F.gelu, lambda x: TF.gelu(x, approximate="tanh"), unary(),   # (a cubic inside tanh)
-       lambda c: (0.0, max(1.0, np.abs(c.args[0].value).max(initial=0.0)) ** 3)),
+    Op("gelu", F.gelu, lambda x: TF.gelu(x, approximate="tanh"), unary(), gelu_terms),
     Op("softmax", F.softmax, torch.softmax, along_axis(elements=logits_elements()), softmax_terms),
     Op("log_softmax", F.log_softmax, torch.log_softmax, along_axis(elements=logits_elements()), softmax_terms),
     Op("dropout", F.dropout, TF.dropout,
