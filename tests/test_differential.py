@@ -676,7 +676,10 @@ OPS = [
     same("add scalar", lambda x, s: x + s, with_scalar()),
     same("rsub scalar", lambda s, x: s - x, with_scalar(scalar_first=True)),
     same("mul scalar", lambda x, s: x * s, with_scalar()),
-    same("rdiv scalar", lambda s, x: s / x, with_scalar(scalar_first=True)),
+    # (PyTorch's number / tensor is number · reciprocal(tensor), whose gradient 0·(−1/x²) is nan for
+    # 0 / x at |x| < 1e-154; tensor / tensor is the same op as cugrad's)
+    Op("rdiv scalar", lambda s, x: s / x, lambda s, x: torch.tensor(s, dtype=torch.float64) / x,
+       with_scalar(scalar_first=True)),
     Op("pow scalar exponent", lambda x, s: x ** s, lambda x, s: x ** s,
        with_scalar(x_elements=BASES, s_elements=EXPONENTS), torch_second_order=t_pow_rule),
     Op("rpow scalar base", lambda s, x: s ** x, lambda s, x: s ** x,
@@ -899,6 +902,7 @@ FOUND = [
     ("std", case(Leaf(np.array(1.5)), axis=None, keepdims=False, ddof=0)),
     ("pow scalar exponent", case(Leaf(np.array([0.0, 2.0])), 0.0)),   # second order at x**0: 0·∞
     ("pow", case(Leaf(np.array([0.0, 0.0, 3.0])), Leaf(np.array([0.0, 2.0, 0.0])))),
+    ("rdiv scalar", case(0.0, Leaf(np.array([5.28525682e-197, 2.0])))),  # PyTorch's own nan, not cugrad's
 ]
 
 
