@@ -383,8 +383,10 @@ def test_reduction_axis_errors(device):
         x.sum(axis=2)
     with pytest.raises(ValueError, match=r"mean: repeated axis in \(0, -2\)"):
         x.mean(axis=(0, -2))
-    with pytest.raises(ValueError, match=r"max: cannot reduce an empty tensor of shape \(0,\)"):
+    with pytest.raises(ValueError, match=r"max: cannot reduce an empty tensor of shape \(0,\) over axes \(0,\)"):
         cugrad.tensor(np.zeros(0), device=device).max()
+    with pytest.raises(ValueError, match=r"min: cannot reduce an empty tensor of shape \(2, 0\) over axes \(0, 1\)"):
+        cugrad.tensor(np.zeros((2, 0)), device=device).min(axis=(0, 1))
 
 
 # --------------------------------------------------------------------------- shape ops
