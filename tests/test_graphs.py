@@ -281,3 +281,36 @@ def test_reset_recaptures_after_a_host_value_changes():
         step()
     assert step.captured
     _assert_params_equal(eager.params(), compiled_net.params(), "cuda")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("when", ["warm-up", "capture"])
+@pytest.mark.parametrize("call", ["track_memory", "stop_tracking_memory"])
+def test_memory_tracking_switched_inside_a_compiled_step_is_refused_by_name(when, call):
+    """A compiled step allocates through cupy.cuda.using_allocator, inside which CuPy refuses
+    set_allocator with a bare ValueError: cugrad says where and why, and the tracking state and the
+    allocator stay as they were."""
+    cp = cugrad.backend.cupy()
+    net = SeedNet("cuda")
+    if call == "stop_tracking_memory":
+        cugrad.cuda.track_memory()
+    allocator = cp.cuda.get_allocator()
+    calls = []
+
+    def step():
+        calls.append(1)
+        if len(calls) == (1 if when == "warm-up" else 2):
+            getattr(cugrad.cuda, call)()
+        return net.step()
+
+    compiled = graphs.compile_step(step)
+    try:
+        if when == "capture":
+            compiled()
+        with pytest.raises(RuntimeError, match=rf"^({call}|cugrad.cuda.graph: {call}): called inside "
+                                               r"cupy.cuda.using_allocator, as in a compiled step"):
+            compiled()
+        assert cp.cuda.get_allocator() == allocator
+        assert (cugrad.backend._tracker is not None) == (call == "stop_tracking_memory")
+    finally:
+        cugrad.cuda.stop_tracking_memory()
