@@ -13,6 +13,10 @@ fixed address for the life of the graph, and freed blocks are never handed to an
 warm-up call(s) run under that pool too, so per-step state such as ``.grad`` arrays is already
 private when the capture starts (the engine stores each backward's gradients in new arrays).
 
+Matrix products inside a capture go to cuBLAS through cugrad's own capture-safe handle
+(:mod:`cugrad.kernels.gemm`; CuPy refuses cuBLAS calls during a capture), so the whole step —
+GEMMs included — is one graph.
+
 What a captured step may not do (refused with :class:`GraphCaptureError` where CuPy tells us):
 host syncs (``.item()``, ``float()``/``bool()``/``int()`` of a device tensor, ``.numpy()``,
 printing a tensor, ``cugrad.cuda.synchronize()``), host↔device copies, and drawing random numbers
@@ -28,6 +32,7 @@ from __future__ import annotations
 import contextlib
 
 from . import backend, random
+from .kernels import gemm
 
 __all__ = ["CUDAGraph", "CompiledStep", "GraphCaptureError", "compile_step", "graph", "is_capturing"]
 
@@ -106,10 +111,12 @@ class CUDAGraph:
         self._pool = pool if pool is not None else cp.cuda.MemoryPool()
         self._stream = stream if stream is not None else cp.cuda.Stream(non_blocking=True)
         self._graph = None
+        gemm.bind(self._stream)     # outside the capture and the private pool: handle, workspace, stream
         self._scope = contextlib.ExitStack()
-        self._scope.enter_context(_side_stream(cp, self._stream, self._pool))
-        self._random_offset = random._gpu["offset"]
+        self._scope.callback(gemm.unbind, self._stream)
         try:
+            self._scope.enter_context(_side_stream(cp, self._stream, self._pool))
+            self._random_offset = random._gpu["offset"]
             self._stream.begin_capture()
         except BaseException:
             self._scope.close()
