@@ -163,7 +163,9 @@ def _gemm(handle, transa, transb, m, n, k, alpha, a, b, beta, c, types, compute,
         x, y = av.astype(wide), bv.astype(wide)
         if kind == "TF32":
             x, y = round_to_tf32(x), round_to_tf32(y)
-        result = al * np.matmul(x, y)
+        # (op(B)ᵀ·op(A)ᵀ)ᵀ: for a row-major caller (C = A·B passed as Cᵀ = Bᵀ·Aᵀ) NumPy gets that
+        # caller's own operands and layouts, so it sums as the stand-in's eager matmul does
+        result = al * np.matmul(y.swapaxes(1, 2), x.swapaxes(1, 2)).swapaxes(1, 2)
         if be != 0:                                 # beta == 0: C is not read (it may hold NaN)
             result += be * cv.astype(wide)
         cv[...] = result.astype(dtype)
