@@ -307,7 +307,7 @@ def copy_into(dst, src, what="input"):
     """``dst[...] = src`` across devices, with the shape checked first (no broadcasting)."""
     import numpy as np
 
-    shape = tuple(getattr(src, "shape", np.shape(src)))
+    shape = tuple(src.shape) if hasattr(src, "shape") else np.shape(src)   # np.shape of a GPU array: not NumPy's
     if shape != tuple(dst.shape):
         raise ValueError(f"compile_step: {what} has shape {shape}, the static buffer has {tuple(dst.shape)}")
     if isinstance(dst, np.ndarray):
