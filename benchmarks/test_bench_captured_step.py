@@ -8,8 +8,10 @@ and PyTorch's graphed step with ``capturable=True``, PyTorch eager without). Eve
 report.py gives ours / PyTorch eager as the ratio, the graphed time in the notes, and checks the
 issue's target (seeds' net, SGD: captured ≥ 4× faster than PyTorch eager).
 
-On the CPU (the .ci/run dry run of gpu_check.sh) the nets shrink, compile_step runs the step
-eagerly, and the graphed case skips (PyTorch has no CUDA there).
+On the CPU (the .ci/run dry run of gpu_check.sh) the headline shrinks, compile_step runs the step
+eagerly, and the graphed case skips (PyTorch has no CUDA there). Under --benchmark-disable or
+CUGRAD_BENCH_SMALL=1 (a correctness run: CI, where the GPU cases may run on the CuPy stand-in) the
+headline shrinks on every device; gpu_check.sh on a GPU sets neither.
 """
 from __future__ import annotations
 
@@ -24,14 +26,14 @@ NETS = {
     "seeds": dict(sizes=(1000, 100, 10), batch=64, activation="sigmoid", loss="mse", bias=False),
     "headline": dict(sizes=HEADLINE, batch=HEADLINE_BATCH, activation="relu", loss="xent", bias=True),
 }
-CPU_NETS = {"seeds": NETS["seeds"], "headline": dict(NETS["headline"], sizes=(64, 128, 128, 10), batch=64)}
+SMALL_NETS = {"seeds": NETS["seeds"], "headline": dict(NETS["headline"], sizes=(64, 128, 128, 10), batch=64)}
 LR = {"sgd": 1e-4, "adam": 1e-3}
 CASES = [(net, opt) for net in NETS for opt in LR]
 WARMUP_STEPS = 3
 
 
-def _config(device, net, opt):
-    cfg = dict((NETS if device == "cuda" else CPU_NETS)[net])
+def _config(device, net, opt, small):
+    cfg = dict((NETS if device == "cuda" and not small else SMALL_NETS)[net])
     return cfg.pop("sizes"), cfg.pop("batch"), dict(cfg, lr=LR[opt], opt=opt)
 
 
@@ -42,10 +44,10 @@ def _finite(loss):
 
 @pytest.mark.parametrize("net, opt", CASES)
 @pytest.mark.parametrize("device", device_params(), indirect=True)
-def test_captured_step_cugrad(benchmark, device, net, opt):
+def test_captured_step_cugrad(benchmark, device, net, opt, small):
     import cugrad
 
-    sizes, batch, kw = _config(device, net, opt)
+    sizes, batch, kw = _config(device, net, opt, small)
     with ours_precision("fp32"):
         model = OursMLP(sizes, batch, device, **kw)
         step = cugrad.compile_step(model.step)
@@ -59,9 +61,9 @@ def test_captured_step_cugrad(benchmark, device, net, opt):
 
 @pytest.mark.parametrize("net, opt", CASES)
 @pytest.mark.parametrize("device", device_params(), indirect=True)
-def test_captured_step_torch_eager(benchmark, device, net, opt):
+def test_captured_step_torch_eager(benchmark, device, net, opt, small):
     torch, dev = torch_device(device)
-    sizes, batch, kw = _config(device, net, opt)
+    sizes, batch, kw = _config(device, net, opt, small)
     with torch_precision(torch, "fp32"):
         model = TorchMLP(torch, sizes, batch, dev, **kw)
         _finite(model.step())
@@ -71,12 +73,12 @@ def test_captured_step_torch_eager(benchmark, device, net, opt):
 
 @pytest.mark.parametrize("net, opt", CASES)
 @pytest.mark.parametrize("device", device_params(), indirect=True)
-def test_captured_step_torch_graphed(benchmark, device, net, opt):
+def test_captured_step_torch_graphed(benchmark, device, net, opt, small):
     """PyTorch's documented whole-step capture: warm up on a side stream, capture, replay."""
     if device != "cuda":
         pytest.skip("torch.cuda.graph needs a CUDA device")
     torch, dev = torch_device(device)
-    sizes, batch, kw = _config(device, net, opt)
+    sizes, batch, kw = _config(device, net, opt, small)
     with torch_precision(torch, "fp32"):
         model = TorchMLP(torch, sizes, batch, dev, capturable=True, **kw)
         if opt == "sgd":
