@@ -138,3 +138,6 @@ def install():
                 backends_cuda, backends_api, backends_rt, backends_drv):
         sys.modules[mod.__name__] = mod
     sys.modules["cupy.cuda.nvrtc"] = real_nvrtc
+
+    from . import cublas_lib            # cugrad's own cuBLAS seam (cugrad.kernels.libcublas), in NumPy
+    cublas_lib.install()
