@@ -1,6 +1,7 @@
 """GEMMs inside a CUDA-graph capture (cugrad.kernels.gemm): every layout the engine passes, the
 precision modes, eager matmuls untouched, and the rules of the stand-in's cuBLAS."""
 import ctypes
+import os
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ import cugrad
 from cugrad.kernels import gemm
 from cugrad.ops.linalg import _mm
 
-pytestmark = pytest.mark.gpu
+gpu = pytest.mark.gpu                 # all but the last test, which needs the library, not a GPU
 
 
 @pytest.fixture
@@ -42,6 +43,7 @@ LAYOUTS = {
 }
 
 
+@gpu
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_every_layout_is_recorded_and_recomputed_on_each_replay(cp, dtype):
     """Each product is recorded (nothing runs at capture) and each replay recomputes it from the
@@ -66,6 +68,7 @@ def test_every_layout_is_recorded_and_recomputed_on_each_replay(cp, dtype):
                                        err_msg=name)
 
 
+@gpu
 @pytest.mark.parametrize("precision", ["highest", "high"])
 def test_a_captured_product_uses_the_eager_precision(cp, precision):
     """set_matmul_precision holds inside a capture: the captured GEMM equals CuPy's eager one
@@ -88,6 +91,7 @@ def test_a_captured_product_uses_the_eager_precision(cp, precision):
     assert (error > 1e-5) == (precision == "high")          # TF32's 2^-11 vs float32's 2^-24
 
 
+@gpu
 def test_eager_products_keep_cupys_path(cp, monkeypatch):
     """Outside a capture nothing is bound and the engine calls CuPy's matmul; the routing ends with
     the capture, also when the body fails."""
@@ -103,6 +107,7 @@ def test_eager_products_keep_cupys_path(cp, monkeypatch):
     assert not gemm._bound
 
 
+@gpu
 def test_a_product_on_another_stream_during_a_capture_is_cupys(cp):
     """Only the capturing stream is routed: a product queued on another stream while a capture is
     bound goes to CuPy's matmul, which runs it there at once."""
@@ -117,6 +122,7 @@ def test_a_product_on_another_stream_during_a_capture_is_cupys(cp):
     np.testing.assert_array_equal(cp.asnumpy(out), np.eye(3))
 
 
+@gpu
 def test_stand_in_refuses_a_gemm_in_capture_without_a_workspace(cp, monkeypatch):
     """cublasSetStream resets the workspace, so binding in the other order leaves cuBLAS to
     allocate one during the capture: the stand-in's cuBLAS answers NOT_SUPPORTED."""
@@ -135,6 +141,7 @@ def test_stand_in_refuses_a_gemm_in_capture_without_a_workspace(cp, monkeypatch)
             _mm(a, a)
 
 
+@gpu
 def test_stand_in_checks_scalar_widths_and_leading_dimensions(cp):
     _stand_in_only()
     lib = gemm._library()
@@ -155,3 +162,46 @@ def test_stand_in_checks_scalar_widths_and_leading_dimensions(cp):
     with cp.cuda.Device(1), pytest.raises(RuntimeError, match="made on device 0 used while device 1"):
         lib.cublasGemmEx(*args)
     assert lib.cublasDestroy_v2(handle.value) == 0
+
+
+def _real_libcublas_module():
+    """cugrad/kernels/libcublas.py itself (the stand-in replaces the module of that name)."""
+    import importlib.util
+    from pathlib import Path
+
+    import cugrad.kernels as kernels_pkg
+
+    path = Path(kernels_pkg.__file__).with_name("libcublas.py")
+    spec = importlib.util.spec_from_file_location("cugrad_real_libcublas", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_real_libcublas_takes_the_calls_gemm_makes():
+    """The real shared library (found as CuPy finds it) exports every function with the declared
+    signature, and the exact argument lists gemm.py passes marshal through ctypes: without a GPU
+    each call returns CUBLAS_STATUS_NOT_INITIALIZED (1) instead of a ctypes error."""
+    module = _real_libcublas_module()
+    try:
+        lib = module.open_library()
+    except Exception as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"libcublas did not load ({exc}); the cuda12 extra installs it (CI is set)")
+        pytest.skip(f"libcublas did not load: {exc}")
+    handle = ctypes.c_void_p()
+    created = lib.cublasCreate_v2(ctypes.byref(handle))
+    assert created in (0, 1)
+    if created == 0:
+        pytest.skip("a GPU is visible: the capture tests run the real calls")
+    one, zero = ctypes.c_float(1.0), ctypes.c_float(0.0)
+    assert lib.cublasSetStream_v2(handle.value, 0x1000) == 1
+    assert lib.cublasSetWorkspace_v2(handle.value, 0x2000, gemm.WORKSPACE_BYTES) == 1
+    assert lib.cublasGemmEx(handle.value, gemm.OP_N, gemm.OP_T, 4, 5, 3, ctypes.byref(one), 0x2000, gemm.CUDA_R_32F, 4,
+                            0x3000, gemm.CUDA_R_32F, 5, ctypes.byref(zero), 0x4000, gemm.CUDA_R_32F, 4,
+                            gemm.COMPUTE_32F_FAST_TF32, gemm.GEMM_DEFAULT_TENSOR_OP) == 1
+    assert lib.cublasGemmStridedBatchedEx(handle.value, gemm.OP_N, gemm.OP_N, 4, 5, 3, ctypes.byref(one), 0x2000,
+                                          gemm.CUDA_R_32F, 4, 12, 0x3000, gemm.CUDA_R_32F, 3, 0, ctypes.byref(zero),
+                                          0x4000, gemm.CUDA_R_32F, 4, 20, 2, gemm.COMPUTE_32F, gemm.GEMM_DEFAULT) == 1
+    assert lib.cublasGetStatusString(1) == b"the library was not initialized"
+    assert all(getattr(lib, name).argtypes for name in module.SIGNATURES)
