@@ -108,6 +108,25 @@ def test_eager_products_keep_cupys_path(cp, monkeypatch):
 
 
 @gpu
+def test_compile_step_runs_its_warm_up_gemms_through_the_capture_handle(cp, monkeypatch):
+    """The warm-up takes the capture's GEMM path (the handle is set up and cuBLAS has run those
+    products before the capture), the capture records it, replays run no Python; other eager
+    products stay on CuPy's path."""
+    calls = []
+    original = gemm.matmul
+    monkeypatch.setattr(gemm, "matmul", lambda a, b: calls.append(a.shape) or original(a, b))
+    x = cugrad.randn(4, 3, device="cuda")
+    w = cugrad.randn(3, 2, device="cuda")
+    step = cugrad.compile_step(lambda: x @ w)
+    outs = [step().numpy().copy() for _ in range(4)]
+    assert calls == [(4, 3), (4, 3)] and step.captured and not gemm._bound
+    x @ w
+    assert len(calls) == 2
+    for out in outs:
+        np.testing.assert_allclose(out, x.numpy() @ w.numpy(), rtol=1e-6)
+
+
+@gpu
 def test_a_product_on_another_stream_during_a_capture_is_cupys(cp):
     """Only the capturing stream is routed: a product queued on another stream while a capture is
     bound goes to CuPy's matmul, which runs it there at once."""
@@ -117,7 +136,7 @@ def test_a_product_on_another_stream_during_a_capture_is_cupys(cp):
     with cugrad.cuda.graph(g):
         with other:
             out = _mm(a, a)
-            assert not gemm.captures(a)
+            assert not gemm.is_bound(a)
     other.synchronize()
     np.testing.assert_array_equal(cp.asnumpy(out), np.eye(3))
 

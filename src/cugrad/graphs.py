@@ -202,9 +202,9 @@ def compile_step(step_fn, inputs=None, warmup=1, device=None):
     """A callable that runs ``step_fn()`` — forward + backward + update — captured as a CUDA graph.
 
     Call k of the returned object performs step k exactly once: the first ``warmup`` calls run
-    ``step_fn`` eagerly (compiling kernels, setting up cuBLAS, moving per-step buffers into the
-    graph's private memory pool), the next one records it and launches the recording, later calls
-    only launch it. Every call returns what ``step_fn`` returned at capture: the same tensors,
+    ``step_fn`` eagerly (compiling kernels, running its GEMMs through the capture's cuBLAS handle,
+    moving per-step buffers into the graph's private memory pool), the next one records it and
+    launches the recording, later calls only launch it. Every call returns what ``step_fn`` returned at capture: the same tensors,
     rewritten by each replay (copy a value you need to keep across steps).
 
     ``inputs``: the static batch tensors ``step_fn`` reads (optional). Calling ``compiled(x, y)``
@@ -269,7 +269,8 @@ class CompiledStep:
         if self._pool is None:
             self._pool, self._stream = cp.cuda.MemoryPool(), cp.cuda.Stream(non_blocking=True)
         if self._warm < self.warmup:
-            with _side_stream(cp, self._stream, self._pool):
+            # the capture's GEMM path already (handle set up, cuBLAS kernels loaded outside a capture)
+            with gemm.bound(self._stream), _side_stream(cp, self._stream, self._pool):
                 out = self.step_fn()
             self._warm += 1
             if self.device is None:

@@ -6,11 +6,12 @@ NotImplementedError on a capturing stream, and CuPy has no cuBLASLt binding. cuB
 into a capture as long as it need not allocate its workspace there. So a capture binds (before it
 begins) one handle per GPU to its stream, with a preallocated workspace (``cublasSetStream``
 first: it resets the workspace), and while it is bound the engine's matmuls on that stream come
-here. Eager matmuls stay on CuPy's path. Compute type and algorithm are the ones CuPy passes for
+here; compile_step binds it for its warm-up too, so the capture's GEMMs have run once eagerly.
+Other eager matmuls stay on CuPy's path. Compute type and algorithm are the ones CuPy passes for
 the same product (cupy/_core/_routines_linalg.pyx: ``tensordot_core_v11`` for 2-D, with
 ``get_compute_type``, so ``set_matmul_precision``/``CUPY_TF32`` hold; ``matmul``'s batched path,
-which never uses TF32), alpha and beta host values, fixed in the graph. Graphs of one GPU share its workspace: replay them one at a time (on
-one stream), as cugrad does.
+which never uses TF32); alpha and beta are host values, fixed in the graph. The graphs of one GPU
+share its workspace: replay them one at a time (on one stream), as cugrad does.
 
 Row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ: a row-major matrix is its transpose in cuBLAS's
 column-major view, a column-major one (a transposed view such as ``W.T``) is passed as itself with
@@ -18,6 +19,7 @@ column-major view, a column-major one (a transposed view such as ``W.T``) is pas
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import math
 
@@ -85,8 +87,8 @@ def bind(stream) -> None:
     cp = backend.cupy()
     index = cp.cuda.runtime.getDevice()
     if index in _bound:
-        raise RuntimeError(f"cugrad.cuda.graph: a capture on cuda:{index} is already in progress; captures on one "
-                           "GPU cannot overlap")
+        raise RuntimeError(f"cugrad.cuda.graph: cuda:{index}'s capture-safe cuBLAS handle is already bound (a capture "
+                           "or compile_step warm-up is in progress there); captures on one GPU cannot overlap")
     handle = _handles.get(index)
     if handle is None:
         handle = _handles[index] = _Handle(cp)
@@ -101,9 +103,19 @@ def unbind(stream) -> None:
             del _bound[index]
 
 
-def captures(a) -> bool:
-    """True when a matmul of device array ``a`` runs on a stream bound for capture (cheap when no
-    capture is bound, as in every eager step)."""
+@contextlib.contextmanager
+def bound(stream):
+    """:func:`bind` for the body, :func:`unbind` after it."""
+    bind(stream)
+    try:
+        yield
+    finally:
+        unbind(stream)
+
+
+def is_bound(a) -> bool:
+    """True when a matmul of device array ``a`` runs on a stream bound to cugrad's handle (a capture,
+    or compile_step's warm-up); cheap when nothing is bound, as in every other eager step."""
     if not _bound:
         return False
     handle = _bound.get(getattr(getattr(a, "device", None), "id", None))

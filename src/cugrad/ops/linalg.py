@@ -70,7 +70,7 @@ def _mm(a, b):
     bf16_without_gemm = isinstance(a, np.ndarray) or a.ndim > 2 or b.ndim > 2
     if bf16_without_gemm and a.dtype == b.dtype and backend.is_bfloat16(a.dtype):
         return _mm(a.astype(np.float32), b.astype(np.float32)).astype(a.dtype)
-    return gemm.matmul(a, b) if gemm.captures(a) else a @ b
+    return gemm.matmul(a, b) if gemm.is_bound(a) else a @ b
 
 
 def check_matmul(op, shape_a, shape_b):
