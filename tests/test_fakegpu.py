@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 import fakegpu
-from conftest import STAND_IN
 
-pytestmark = pytest.mark.skipif(not STAND_IN, reason="the CuPy stand-in is not installed (a real GPU, or CUGRAD_FAKEGPU=0)")
+pytestmark = pytest.mark.skipif(not fakegpu.installed(), reason="the CuPy stand-in is not installed (a real GPU, or CUGRAD_FAKEGPU=0)")
 
 
 @pytest.fixture

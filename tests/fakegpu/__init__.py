@@ -114,7 +114,7 @@ def install():
         "zeros_like", "ones_like", "empty_like", "full_like", "arange", "eye", "linspace", "where", "nonzero",
         "clip", "stack", "concatenate", "broadcast_to", "expand_dims", "squeeze", "reshape", "transpose",
         "swapaxes", "ravel", "copyto", "may_share_memory", "shares_memory", "result_type", "cumsum", "around",
-        "isscalar", "allclose", "array_equal", "einsum", "outer")}
+        "isscalar", "shape", "ndim", "size", "allclose", "array_equal", "einsum", "outer")}
     names.update(array._UFUNCS)
     names.update(array.REDUCTIONS)
     names.update({n: getattr(np, n) for n in (

@@ -780,6 +780,18 @@ def around(a, decimals=0):
     return a.round(decimals)
 
 
+def shape(a):
+    return a.shape if isinstance(a, ndarray) else np.shape(a)
+
+
+def ndim(a):
+    return a.ndim if isinstance(a, ndarray) else np.ndim(a)
+
+
+def size(a, axis=None):
+    return (a.size if axis is None else a.shape[axis]) if isinstance(a, ndarray) else np.size(a, axis)
+
+
 def isscalar(x):
     return np.isscalar(x)
 
@@ -817,5 +829,5 @@ matmul.__name__, dot.__name__ = "matmul", "dot"
 _MODULE_FUNCTIONS = {f.__name__: f for f in (
     asarray, ascontiguousarray, zeros_like, ones_like, empty_like, full_like, where, nonzero, clip, stack,
     concatenate, broadcast_to, expand_dims, squeeze, reshape, transpose, swapaxes, ravel, copyto, may_share_memory,
-    shares_memory, result_type, cumsum, around, allclose, array_equal, einsum, outer, matmul, dot)}
+    shares_memory, result_type, cumsum, around, shape, ndim, size, allclose, array_equal, einsum, outer, matmul, dot)}
 _MODULE_FUNCTIONS.update(REDUCTIONS, round=around)

@@ -80,10 +80,15 @@ def _operands(a, b, op):
     _check_device(b, dev)
 
 
+def _floating(dtype):
+    """float16/32/64, complex, and ml_dtypes' bfloat16 (whose NumPy kind is 'V')."""
+    return dtype.kind in "fc" or dtype.name == "bfloat16"
+
+
 def _gemm(a, b, dtype, tf32):
     """The product as cuBLAS forms it: 16-bit types accumulate in float32 (gemmEx with
     CUDA_R_32F compute), float32 operands rounded to TF32 when that compute type is in force."""
-    if dtype.kind != "f":
+    if not _floating(dtype):
         return np.matmul(a, b)
     if dtype.itemsize == 2:
         return np.matmul(a.astype(np.float32), b.astype(np.float32)).astype(dtype)
@@ -110,7 +115,7 @@ def matmul(a, b, out=None):
     kb = b.shape[-2] if b.ndim > 1 else b.shape[0]
     if ka != kb:
         raise ValueError(f"shape mismatch: {a.shape} @ {b.shape}")
-    uses_cublas = dtype.kind in "fc" and a.size and b.size and not (a.ndim == 1 and b.ndim == 1)
+    uses_cublas = _floating(dtype) and a.size and b.size and not (a.ndim == 1 and b.ndim == 1)
     if uses_cublas:
         _refuse_in_capture()
     tf32 = not batched and dtype == np.float32 and get_compute_type(dtype) == COMPUTE_TYPE_TF32
