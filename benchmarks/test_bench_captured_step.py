@@ -8,10 +8,9 @@ and PyTorch's graphed step with ``capturable=True``, PyTorch eager without). Eve
 report.py gives ours / PyTorch eager as the ratio, the graphed time in the notes, and checks the
 issue's target (seeds' net, SGD: captured ≥ 4× faster than PyTorch eager).
 
-On the CPU (the .ci/run dry run of gpu_check.sh) the headline shrinks, compile_step runs the step
-eagerly, and the graphed case skips (PyTorch has no CUDA there). Under --benchmark-disable or
-CUGRAD_BENCH_SMALL=1 (a correctness run: CI, where the GPU cases may run on the CuPy stand-in) the
-headline shrinks on every device; gpu_check.sh on a GPU sets neither.
+On the CPU (the .ci/run dry run of gpu_check.sh) and on the CuPy stand-in the headline shrinks
+(harness.full_size); on the CPU compile_step runs the step eagerly and PyTorch's cases that need
+CUDA skip.
 """
 from __future__ import annotations
 
@@ -19,7 +18,7 @@ import math
 
 import pytest
 
-from harness import device_params, ours_sync, timeit, torch_device, torch_sync
+from harness import device_params, full_size, ours_sync, timeit, torch_device, torch_sync
 from workloads import HEADLINE, HEADLINE_BATCH, OursMLP, TorchMLP, ours_precision, torch_precision
 
 NETS = {
@@ -32,8 +31,8 @@ CASES = [(net, opt) for net in NETS for opt in LR]
 WARMUP_STEPS = 3
 
 
-def _config(device, net, opt, small):
-    cfg = dict((NETS if device == "cuda" and not small else SMALL_NETS)[net])
+def _config(device, net, opt):
+    cfg = dict((NETS if full_size(device) else SMALL_NETS)[net])
     return cfg.pop("sizes"), cfg.pop("batch"), dict(cfg, lr=LR[opt], opt=opt)
 
 
@@ -44,10 +43,10 @@ def _finite(loss):
 
 @pytest.mark.parametrize("net, opt", CASES)
 @pytest.mark.parametrize("device", device_params(), indirect=True)
-def test_captured_step_cugrad(benchmark, device, net, opt, small):
+def test_captured_step_cugrad(benchmark, device, net, opt):
     import cugrad
 
-    sizes, batch, kw = _config(device, net, opt, small)
+    sizes, batch, kw = _config(device, net, opt)
     with ours_precision("fp32"):
         model = OursMLP(sizes, batch, device, **kw)
         step = cugrad.compile_step(model.step)
@@ -61,9 +60,9 @@ def test_captured_step_cugrad(benchmark, device, net, opt, small):
 
 @pytest.mark.parametrize("net, opt", CASES)
 @pytest.mark.parametrize("device", device_params(), indirect=True)
-def test_captured_step_torch_eager(benchmark, device, net, opt, small):
+def test_captured_step_torch_eager(benchmark, device, net, opt):
     torch, dev = torch_device(device)
-    sizes, batch, kw = _config(device, net, opt, small)
+    sizes, batch, kw = _config(device, net, opt)
     with torch_precision(torch, "fp32"):
         model = TorchMLP(torch, sizes, batch, dev, **kw)
         _finite(model.step())
@@ -73,12 +72,12 @@ def test_captured_step_torch_eager(benchmark, device, net, opt, small):
 
 @pytest.mark.parametrize("net, opt", CASES)
 @pytest.mark.parametrize("device", device_params(), indirect=True)
-def test_captured_step_torch_graphed(benchmark, device, net, opt, small):
+def test_captured_step_torch_graphed(benchmark, device, net, opt):
     """PyTorch's documented whole-step capture: warm up on a side stream, capture, replay."""
     if device != "cuda":
         pytest.skip("torch.cuda.graph needs a CUDA device")
     torch, dev = torch_device(device)
-    sizes, batch, kw = _config(device, net, opt, small)
+    sizes, batch, kw = _config(device, net, opt)
     with torch_precision(torch, "fp32"):
         model = TorchMLP(torch, sizes, batch, dev, capturable=True, **kw)
         if opt == "sgd":
