@@ -7,16 +7,6 @@ import cugrad
 import cugrad.nn.functional as F
 from cugrad import graphs, kernels, optim
 
-# issue 17: each captured step here has a matmul, and CuPy refuses every cuBLAS call while the
-# stream captures (cupy_backends/cuda/libs/cublas.pyx setStream; the CuPy stand-in mirrors it).
-# strict: these flip to passing once capture records the GEMMs.
-ISSUE17 = pytest.mark.xfail(strict=True, reason="issue 17: CuPy refuses cuBLAS inside a capture")
-
-
-def _issue17_on_gpu(request, device):
-    if device != "cpu":
-        request.applymarker(ISSUE17)
-
 
 class SeedNet:
     """The seeds' 64×1000→100→10 net: sigmoid hidden layer, no biases, squared loss, plain SGD."""
@@ -91,10 +81,9 @@ NETS = {"seeds-sgd": SeedNet, "module-sgd-momentum": ModuleNet,
 
 
 @pytest.mark.parametrize("net", sorted(NETS))
-def test_compiled_step_matches_eager_step(request, device, net):
+def test_compiled_step_matches_eager_step(device, net):
     """Warm-up, capture, then 10 replays: every loss and the final parameters equal the eager
     step's to float32 rounding (1e-6 relative), GEMMs included in the graph."""
-    _issue17_on_gpu(request, device)
     eager, compiled_net = NETS[net](device), NETS[net](device)
     step = cugrad.graphs.compile_step(compiled_net.step)
     for _ in range(12):
@@ -116,8 +105,7 @@ def test_compiled_step_on_cpu_is_the_eager_step_bit_for_bit():
     assert not step.captured
 
 
-def test_new_batches_through_static_inputs(request, device):
-    _issue17_on_gpu(request, device)
+def test_new_batches_through_static_inputs(device):
     eager, compiled_net = SeedNet(device), SeedNet(device)
     step = graphs.compile_step(compiled_net.step, inputs=[compiled_net.x, compiled_net.y])
     rng = np.random.default_rng(7)
@@ -178,7 +166,6 @@ def test_cuda_graph_needs_a_gpu():
 # --------------------------------------------------------------------------- GPU only
 
 @pytest.mark.gpu
-@ISSUE17
 def test_replay_rewrites_the_returned_loss_in_place():
     net = SeedNet("cuda")
     step = graphs.compile_step(net.step)
@@ -192,7 +179,6 @@ def test_replay_rewrites_the_returned_loss_in_place():
 
 
 @pytest.mark.gpu
-@ISSUE17
 def test_cuda_graph_context_manager_like_pytorch():
     eager, captured = SeedNet("cuda"), SeedNet("cuda")
     eager.step()
@@ -229,7 +215,6 @@ def test_two_captures_share_one_pool_and_stream():
 
 
 @pytest.mark.gpu
-@ISSUE17
 def test_a_step_on_the_second_gpu_is_captured_there():
     """The capture stream, its pool and the replays belong to the step's GPU, not the current one;
     without device= or inputs= the mismatch is refused by name after the warm-up."""
@@ -250,7 +235,6 @@ def test_a_step_on_the_second_gpu_is_captured_there():
 
 
 @pytest.mark.gpu
-@ISSUE17
 @pytest.mark.parametrize("sync", ["item", "bool", "numpy", "synchronize"])
 def test_host_sync_inside_capture_is_refused(sync):
     net = SeedNet("cuda")
@@ -279,7 +263,6 @@ def test_host_sync_inside_capture_is_refused(sync):
 
 
 @pytest.mark.gpu
-@ISSUE17
 def test_random_numbers_inside_capture_are_refused():
     net = SeedNet("cuda")
 
@@ -295,7 +278,6 @@ def test_random_numbers_inside_capture_are_refused():
 
 
 @pytest.mark.gpu
-@ISSUE17
 def test_reset_recaptures_after_a_host_value_changes():
     eager, compiled_net = SeedNet("cuda"), SeedNet("cuda")
     step = graphs.compile_step(compiled_net.step)
