@@ -39,8 +39,8 @@ _INT_MAX = 2**31 - 1
 _DATA_TYPES = {"float32": CUDA_R_32F, "float64": CUDA_R_64F, "float16": CUDA_R_16F, "bfloat16": CUDA_R_16BF}
 
 _lib = None
-_handles = {}                   # GPU index -> _Handle, created on a GPU's first capture, kept
-_bound = {}                     # GPU index -> _Handle while a capture on that GPU is bound
+_handles = {}                   # GPU index -> _Handle, created on its first bind, kept (graphs use its workspace)
+_bound = {}                     # GPU index -> _Handle while a capture or compile_step warm-up there is bound
 
 
 class CublasError(RuntimeError):
