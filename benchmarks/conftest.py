@@ -1,11 +1,12 @@
 """Fixtures of the benchmark suite (pytest-benchmark).
 
 - Runs from a source checkout: ``src/`` is put on sys.path when cugrad is not importable.
-- Devices: ``"cpu"`` always; ``"cuda"`` cases carry the ``gpu`` marker and skip when no GPU is visible.
+- Devices: ``"cpu"`` always; ``"cuda"`` cases carry the ``gpu`` marker and skip when no GPU is visible;
+  without a GPU they run on the CuPy stand-in (tests/fakegpu) at the small sizes.
 - PyTorch twins skip when torch does not import (or has no CUDA for a GPU case).
 - A GPU timing synchronizes the device *inside* the timed function (see ``harness.timeit``).
 - ``--benchmark-disable`` (CI) or ``CUGRAD_BENCH_SMALL=1`` shrinks the CPU sizes so the whole suite
-  runs each case once in seconds; the GPU sizes never shrink (they are the point of the GPU run).
+  runs each case once in seconds; the GPU sizes shrink only on the stand-in (``harness.full_size``).
 
 Every case timed through ``timeit`` records in ``benchmark.extra_info``: ``case`` (what is
 compared), ``impl`` (``cugrad``, ``torch``, ``numpy``, ``gemm``, ``torch-gemm``, ``copy``),
@@ -24,6 +25,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = Path(__file__).resolve().parent
+
+# Before cugrad probes its backend: without a GPU, the CuPy stand-in (tests/fakegpu), so the GPU
+# cases run once at their small sizes and cannot rot.
+sys.path.append(str(ROOT / "tests"))
+import fakegpu  # noqa: E402
+
+fakegpu.install_unless_gpu()
 try:
     import cugrad  # noqa: F401
 except ImportError:

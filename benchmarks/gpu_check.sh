@@ -5,7 +5,8 @@
 #
 # 1. fails at once, with a message, when no GPU is visible;
 # 2. runs the GPU tests:            pytest tests -m gpu          -> OUTDIR/tests-gpu.xml
-# 3. runs the GPU benchmarks, one pytest per file so a time-out loses one file only
+# 3. runs the GPU benchmarks, one pytest per file so a time-out loses one file only (among them the
+#    captured steps — seeds' net and headline, SGD and Adam — vs PyTorch eager and torch.cuda.graph)
 #                                                                -> OUTDIR/results-*.json
 # 4. merges them and writes the report                           -> OUTDIR/results.json,
 #                                                                   OUTDIR/report.md, report.png
@@ -102,7 +103,7 @@ fi
 BENCH=(--benchmark-min-rounds="${BENCH_MIN_ROUNDS:-5}" --benchmark-max-time="${BENCH_MAX_TIME:-0.5}"
        --benchmark-columns=median,min,max,rounds --benchmark-sort=name)
 if [ "${GPU_CHECK_SKIP_BENCH:-0}" != 1 ]; then
-    for spec in "mlp_step:130" "kernels:80" "bias_grad:25" "gemm_layouts:30" "small_step:45" "checkpoint:110"; do
+    for spec in "mlp_step:130" "kernels:80" "bias_grad:25" "gemm_layouts:30" "small_step:45" "captured_step:60" "checkpoint:110"; do
         name=${spec%%:*}; cap=${spec##*:}
         run_stage "bench $name" "$cap" "${PYTEST[@]}" "benchmarks/test_bench_$name.py" -m "$MARK" "${BENCH[@]}" \
             --benchmark-json="$OUT/results-$name.json" --junitxml="$OUT/bench-$name.xml"

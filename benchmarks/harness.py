@@ -6,6 +6,7 @@ inside the timed call.
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -13,6 +14,12 @@ WARMUP = int(os.environ.get("CUGRAD_BENCH_WARMUP", "2"))
 
 
 # --------------------------------------------------------------------------- devices
+
+def full_size(device) -> bool:
+    """True for a GPU case on a real GPU: its sizes are the point of the run. On the CPU and on
+    the CuPy stand-in (tests/fakegpu) cases take their small sizes."""
+    return device == "cuda" and not getattr(sys.modules.get("cupy"), "_cugrad_stand_in", False)
+
 
 def gpu_available() -> bool:
     from cugrad import backend

@@ -14,11 +14,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness import device_params, ours_sync, timeit, torch_device, torch_sync
+from harness import device_params, full_size, ours_sync, timeit, torch_device, torch_sync
 
 
 def _shape(device, small):
-    if device == "cuda":
+    if full_size(device):
         return 8192, 4096
     return (64, 1024) if small else (4096, 1024)
 

@@ -20,7 +20,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from harness import device_params, ours_sync, timeit, torch_device, torch_sync
+from harness import device_params, full_size, ours_sync, timeit, torch_device, torch_sync
 from workloads import init_params
 
 
@@ -29,7 +29,7 @@ HE_GAIN = math.sqrt(6.0)     # He-uniform: the 64-layer ReLU stack stays out of 
 
 
 def _config(device, small):
-    if device == "cuda":
+    if full_size(device):
         return 64, 2048, 8192
     return (16, 64, 128) if small else (64, 256, 512)
 

@@ -19,11 +19,11 @@ import os
 import numpy as np
 import pytest
 
-from harness import device_params, ours_sync, timeit
+from harness import device_params, full_size, ours_sync, timeit
 
 
 def _sizes(device, small):
-    if device == "cuda":
+    if full_size(device):
         return 8192, 4096, 4096
     return (64, 256, 256) if small else (1024, 1024, 1024)
 

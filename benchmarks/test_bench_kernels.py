@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness import device_params, ours_sync, timeit, torch_device, torch_sync
+from harness import device_params, full_size, ours_sync, timeit, torch_device, torch_sync
 
 GPU_N = 1 << 26          # 64 Mi float32 = 256 MiB per array: launch and sync costs < 2 %
 GPU_ROWS, CLASSES = 65536, 1000
@@ -18,13 +18,13 @@ _copy_gbps: dict = {}     # device -> measured copy GB/s (filled by the copy cas
 
 
 def _n(device, small):
-    if device == "cuda":
+    if full_size(device):
         return GPU_N
     return 1 << 14 if small else 1 << 22
 
 
 def _rows(device, small):
-    if device == "cuda":
+    if full_size(device):
         return GPU_ROWS
     return 64 if small else 4096
 

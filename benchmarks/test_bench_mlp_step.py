@@ -13,7 +13,7 @@ import pytest
 
 import cugrad
 
-from harness import ours_sync, timeit, torch_device, torch_sync
+from harness import full_size, ours_sync, timeit, torch_device, torch_sync
 from workloads import (CPU_MLP, CPU_MLP_BATCH, HEADLINE, HEADLINE_BATCH, NumpyMLP, OursMLP, TorchMLP,
                        gemm_step, ours_precision, torch_gemm_step, torch_precision)
 
@@ -32,6 +32,11 @@ def _cpu_config(small):
     return (CPU_MLP, 256) if small else (CPU_MLP, CPU_MLP_BATCH)
 
 
+def _gpu_config():
+    """The headline net on a GPU; the small CPU net on the CuPy stand-in (a check, not a timing)."""
+    return (HEADLINE, HEADLINE_BATCH) if full_size("cuda") else _cpu_config(True)
+
+
 def _check(loss):
     value = float(loss.item() if hasattr(loss, "item") else loss)
     assert math.isfinite(value), f"loss is {value}"
@@ -42,47 +47,51 @@ def _check(loss):
 @pytest.mark.gpu
 @pytest.mark.parametrize("precision", PRECISIONS)
 def test_mlp_step_gpu_cugrad(benchmark, cuda, precision):
+    sizes, batch = _gpu_config()
     with ours_precision(precision) as used:
-        net = OursMLP(HEADLINE, HEADLINE_BATCH, "cuda")
+        net = OursMLP(sizes, batch, "cuda")
         _check(net.step())
         timeit(benchmark, net.step, ours_sync("cuda"), case=f"mlp_step_{precision}", impl="cugrad",
-               device="cuda", precision=str(used or precision), flops=_flops(HEADLINE, HEADLINE_BATCH))
+               device="cuda", precision=str(used or precision), flops=_flops(sizes, batch))
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("precision", PRECISIONS)
 def test_mlp_step_gpu_torch(benchmark, precision):
+    sizes, batch = _gpu_config()
     torch, dev = torch_device("cuda")
-    net = TorchMLP(torch, HEADLINE, HEADLINE_BATCH, dev)
+    net = TorchMLP(torch, sizes, batch, dev)
     if precision == "half":
         net.autocast = torch.bfloat16
     with torch_precision(torch, precision):
         _check(net.step())
         timeit(benchmark, net.step, torch_sync("cuda"), case=f"mlp_step_{precision}", impl="torch",
                device="cuda", precision="bf16-autocast" if precision == "half" else precision,
-               optimizer=net.opt_kind, flops=_flops(HEADLINE, HEADLINE_BATCH))
+               optimizer=net.opt_kind, flops=_flops(sizes, batch))
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("precision", PRECISIONS)
 def test_mlp_gemms_gpu_cugrad(benchmark, cuda, precision):
     """The step's GEMMs alone through CuPy, at the precision cugrad's step runs at."""
+    sizes, batch = _gpu_config()
     with ours_precision(precision) as used:
         dtype = cugrad.backend.resolve_dtype(used) if precision == "half" else np.float32
-        run = gemm_step(cuda, HEADLINE, HEADLINE_BATCH, dtype)
+        run = gemm_step(cuda, sizes, batch, dtype)
         timeit(benchmark, run, ours_sync("cuda"), case=f"mlp_step_{precision}", impl="gemm",
-               device="cuda", precision=str(used or precision), flops=_flops(HEADLINE, HEADLINE_BATCH))
+               device="cuda", precision=str(used or precision), flops=_flops(sizes, batch))
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("precision", PRECISIONS)
 def test_mlp_gemms_gpu_torch(benchmark, precision):
+    sizes, batch = _gpu_config()
     torch, dev = torch_device("cuda")
     dtype = torch.bfloat16 if precision == "half" else torch.float32
     with torch_precision(torch, precision):
-        run = torch_gemm_step(torch, HEADLINE, HEADLINE_BATCH, dev, dtype)
+        run = torch_gemm_step(torch, sizes, batch, dev, dtype)
         timeit(benchmark, run, torch_sync("cuda"), case=f"mlp_step_{precision}", impl="torch-gemm",
-               device="cuda", precision=precision, flops=_flops(HEADLINE, HEADLINE_BATCH))
+               device="cuda", precision=precision, flops=_flops(sizes, batch))
 
 
 # --------------------------------------------------------------------------- CPU: perf-notes' large-batch case

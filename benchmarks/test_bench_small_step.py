@@ -2,9 +2,8 @@
 layer, no biases, squared loss (sum), plain SGD at lr 1e-4 — forward + backward + update.
 
 On a GPU each step is a few dozen tiny kernels, so Python and launch overhead decide the time:
-eager cugrad vs eager PyTorch (0.65 ms/step on the lent H100), and a captured step (CUDA-graph
-replay) when cugrad has one (``cugrad.compile_step`` or ``cugrad.cuda.graph``; issue 6's target:
-≥ 4× faster than PyTorch eager). PyTorch's own CUDA-graph replay is timed as a reference.
+eager cugrad vs eager PyTorch (0.65 ms/step on the lent H100). The captured step (CUDA-graph
+replay) is timed in test_bench_captured_step.py.
 """
 from __future__ import annotations
 
@@ -76,72 +75,6 @@ def test_small_step_numpy(benchmark):
     net = NumpySeeds()
     timeit(benchmark, net.step, ours_sync("cpu"), warmup=5, case="small_step", impl="numpy",
            device="cpu", mode="eager")
-
-
-# --------------------------------------------------------------------------- captured steps (GPU)
-
-def _capture_ours(step):
-    """(replay callable, api name) from whichever capture API cugrad has, else a skip.
-
-    Assumed shapes: ``cugrad.compile_step(fn)`` returns a callable that replays fn's recorded
-    forward + backward + update; or PyTorch's ``g = cugrad.cuda.CUDAGraph(); with
-    cugrad.cuda.graph(g): fn()`` then ``g.replay()``."""
-    import cugrad
-
-    compile_step = getattr(cugrad, "compile_step", None) or getattr(cugrad.cuda, "compile_step", None)
-    if compile_step is None:
-        try:
-            from cugrad.graphs import compile_step
-        except ImportError:
-            compile_step = None
-    if compile_step is not None:
-        try:
-            return compile_step(step), "compile_step"
-        except TypeError as exc:
-            pytest.skip(f"cugrad.compile_step(fn) has another signature than assumed: {exc}")
-    cuda = cugrad.cuda
-    if hasattr(cuda, "graph") and hasattr(cuda, "CUDAGraph"):
-        try:
-            graph = cuda.CUDAGraph()
-            with cuda.graph(graph):
-                step()
-        except TypeError as exc:
-            pytest.skip(f"cugrad.cuda.graph has another signature than assumed: {exc}")
-        return graph.replay, "cuda.graph"
-    pytest.skip("no captured step in cugrad yet (cugrad.compile_step / cugrad.cuda.graph)")
-
-
-@pytest.mark.gpu
-def test_small_step_cugrad_captured(benchmark, cuda):
-    net = _ours("cuda")
-    for _ in range(3):
-        net.step()
-    ours_sync("cuda")()
-    replay, api = _capture_ours(net.step)
-    timeit(benchmark, replay, ours_sync("cuda"), warmup=5, case="small_step_captured", impl="cugrad",
-           device="cuda", mode=api)
-
-
-@pytest.mark.gpu
-def test_small_step_torch_captured(benchmark):
-    """PyTorch's documented whole-step capture: warm up on a side stream, capture, replay."""
-    torch, dev = torch_device("cuda")
-    net = _torch(torch, dev)
-    net.opt = torch.optim.SGD(net.model.parameters(), lr=LR, foreach=True)
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            net.step()
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    net.opt.zero_grad(set_to_none=True)
-    with torch.cuda.graph(graph):
-        loss = net.loss()
-        loss.backward()
-        net.opt.step()
-    timeit(benchmark, graph.replay, torch_sync("cuda"), warmup=5, case="small_step_captured",
-           impl="torch", device="cuda", mode="torch.cuda.graph")
 
 
 def test_seeds_step_matches_numpy():

@@ -106,7 +106,7 @@ def _ours_autocast(cugrad):
 class OursMLP:
     """An MLP as raw cugrad parameter tensors; ``step()`` = forward + backward + SGD update."""
 
-    def __init__(self, sizes, batch, device, seed=0, lr=LR, activation="relu", loss="xent", bias=True):
+    def __init__(self, sizes, batch, device, seed=0, lr=LR, activation="relu", loss="xent", bias=True, opt="sgd"):
         import cugrad
         from cugrad import kernels
         from cugrad.nn import functional as F
@@ -117,6 +117,8 @@ class OursMLP:
                         None if b is None else cugrad.Tensor(b, device=device, requires_grad=True))
                        for w, b in init_params(sizes, seed, bias=bias)]
         self.params = [p for wb in self.layers for p in wb if p is not None]
+        # "adam": cugrad.optim.Adam with its step count on the device, so compile_step can capture it
+        self.opt = cugrad.optim.Adam(self.params, lr=lr, capturable=True) if opt == "adam" else None
         x, y = make_batch(batch, sizes[0], sizes[-1])
         self.x = cugrad.Tensor(x, device=device)
         if loss == "xent":
@@ -143,6 +145,9 @@ class OursMLP:
             p.grad = None
         loss = self.loss()
         loss.backward()
+        if self.opt is not None:
+            self.opt.step()
+            return loss
         with self.cugrad.no_grad():
             for p in self.params:
                 self.kernels.sgd_step(p.data, p.grad.data, None, self.lr)
@@ -258,10 +263,17 @@ def torch_sgd(torch, params, lr=LR):
 
 
 class TorchMLP:
-    def __init__(self, torch, sizes, batch, device, lr=LR, activation="relu", loss="xent", bias=True):
+    """``opt``: "sgd" (torch_sgd) or "adam" (foreach; ``capturable=True`` for a CUDA-graphed step)."""
+
+    def __init__(self, torch, sizes, batch, device, lr=LR, activation="relu", loss="xent", bias=True, opt="sgd",
+                 capturable=False):
         self.torch = torch
         self.model = torch_mlp(torch, sizes, device, activation, bias)
-        self.opt, self.opt_kind = torch_sgd(torch, self.model.parameters(), lr)
+        if opt == "adam":
+            self.opt = torch.optim.Adam(self.model.parameters(), lr=lr, foreach=True, capturable=capturable)
+            self.opt_kind = "adam-foreach" + ("-capturable" if capturable else "")
+        else:
+            self.opt, self.opt_kind = torch_sgd(torch, self.model.parameters(), lr)
         x, y = make_batch(batch, sizes[0], sizes[-1])
         self.x = torch.from_numpy(x).to(device)
         self.loss_kind = loss

@@ -33,10 +33,10 @@ __global__ void sgd_step(T* p, const T* grad, T* buf, i64 n, typename acc_of<T>:
 // p *= decay; g = grad + l2*p; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g*g;
 // p -= step_size * m / (sqrt(v)/bc2_sqrt + eps).
 template <typename T>
-__global__ void adam_step(T* p, const T* grad, T* m, T* v, i64 n, typename acc_of<T>::type decay,
-                          typename acc_of<T>::type l2, typename acc_of<T>::type b1,
-                          typename acc_of<T>::type b2, typename acc_of<T>::type step_size,
-                          typename acc_of<T>::type bc2_sqrt, typename acc_of<T>::type eps) {
+__device__ void adam_update(T* p, const T* grad, T* m, T* v, i64 n, typename acc_of<T>::type decay,
+                            typename acc_of<T>::type l2, typename acc_of<T>::type b1,
+                            typename acc_of<T>::type b2, typename acc_of<T>::type step_size,
+                            typename acc_of<T>::type bc2_sqrt, typename acc_of<T>::type eps) {
     typedef typename acc_of<T>::type A;
     const T* in[4] = {p, grad, m, v};
     T* out[3] = {p, m, v};
@@ -49,4 +49,27 @@ __global__ void adam_step(T* p, const T* grad, T* m, T* v, i64 n, typename acc_o
         r[1] = mv;
         r[2] = vv;
     });
+}
+
+// step_size and bc2_sqrt formed on the host from the step count t.
+template <typename T>
+__global__ void adam_step(T* p, const T* grad, T* m, T* v, i64 n, typename acc_of<T>::type decay,
+                          typename acc_of<T>::type l2, typename acc_of<T>::type b1,
+                          typename acc_of<T>::type b2, typename acc_of<T>::type step_size,
+                          typename acc_of<T>::type bc2_sqrt, typename acc_of<T>::type eps) {
+    adam_update<T>(p, grad, m, v, n, decay, l2, b1, b2, step_size, bc2_sqrt, eps);
+}
+
+// The same step with t = *steps_before + 1 read from device memory (a CUDA graph replays it with
+// the count its previous replay left); step_size and bc2_sqrt in double from lr, b1, b2, once per
+// thread, as the host forms them.
+template <typename T>
+__global__ void adam_step_counted(T* p, const T* grad, T* m, T* v, i64 n, typename acc_of<T>::type decay,
+                                  typename acc_of<T>::type l2, typename acc_of<T>::type eps, double lr,
+                                  double b1, double b2, const double* steps_before) {
+    typedef typename acc_of<T>::type A;
+    const double t = *steps_before + 1.0;
+    const A step_size = A(lr / (1.0 - pow(b1, t)));
+    const A bc2_sqrt = A(sqrt(1.0 - pow(b2, t)));
+    adam_update<T>(p, grad, m, v, n, decay, l2, A(b1), A(b2), step_size, bc2_sqrt, eps);
 }

@@ -11,6 +11,10 @@ from hypothesis import HealthCheck, settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+# Before cugrad probes its backend (the probe is cached): without a GPU, the CuPy stand-in.
+import fakegpu  # noqa: E402
+
+STAND_IN = fakegpu.install_unless_gpu()
 
 import cugrad  # noqa: E402
 
@@ -31,6 +35,10 @@ settings.register_profile("deep", max_examples=3000, deadline=None, print_blob=T
 settings.load_profile("ci")
 
 
+def pytest_report_header(config):
+    return fakegpu.HEADER if STAND_IN else None
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "needs_ml_dtypes: a bfloat16 case where ml_dtypes is missing "
                             "(skipped, or failed when CI is set; see kernel_cases.bf16_param)")
@@ -46,12 +54,14 @@ def pytest_runtest_setup(item):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Skip `gpu`-marked tests only where no GPU is visible."""
-    if GPU:
-        return
+    """Skip `gpu`-marked tests only where no GPU is visible (the stand-in counts as one), and
+    `gpu_hardware`-marked ones unless the GPU is real."""
     skip = pytest.mark.skip(reason="no GPU visible (cugrad.cuda.is_available() is False)")
     for item in items:
-        if item.get_closest_marker("gpu") is not None:
+        hardware = item.get_closest_marker("gpu_hardware")
+        if hardware is not None and STAND_IN:
+            item.add_marker(pytest.mark.skip(reason="needs a real GPU: " + (hardware.args[0] if hardware.args else "")))
+        elif not GPU and item.get_closest_marker("gpu") is not None:
             item.add_marker(skip)
 
 

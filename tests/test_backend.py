@@ -89,3 +89,37 @@ def test_gpu_memory_statistics_track_live_arrays_and_their_peak():
     del kept                                             # freed through the stopped counter
     with pytest.raises(RuntimeError, match="needs cugrad.cuda.track_memory"):
         cugrad.cuda.max_memory_allocated()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("tracked", [False, True], ids=["pool", "tracker"])
+def test_gpu_memory_statistics_count_the_device_they_are_given(tracked):
+    """memory_allocated(device) counts that GPU's arrays only, whichever GPU is current (CuPy's
+    pool reports the current device's blocks; the tracker counts per device)."""
+    if cugrad.cuda.device_count() < 2:
+        pytest.skip("needs two GPUs")
+    cp = backend.cupy()
+    if tracked:
+        cugrad.cuda.track_memory()
+    try:
+        with cp.cuda.Device(0):
+            before = [cugrad.cuda.memory_allocated(f"cuda:{i}") for i in (0, 1)]
+            for i in (0, 1):
+                cugrad.cuda.reset_peak_memory_stats(f"cuda:{i}")
+            with cp.cuda.Device(1):
+                on_1 = cp.ones(1 << 18, dtype=cp.float32)                     # 1 MiB on cuda:1
+            after = [cugrad.cuda.memory_allocated(f"cuda:{i}") for i in (0, 1)]
+            assert after[0] == before[0]
+            assert after[1] - before[1] == on_1.nbytes
+            with cp.cuda.Device(1):
+                assert cugrad.cuda.memory_allocated() == after[1]                # None: the current GPU
+            if tracked:
+                assert cugrad.cuda.max_memory_allocated("cuda:1") == after[1]
+                del on_1
+                assert cugrad.cuda.memory_allocated("cuda:1") == before[1]
+                assert cugrad.cuda.max_memory_allocated("cuda:1") == after[1]
+                assert cugrad.cuda.max_memory_allocated("cuda:0") == before[0]      # untouched by cuda:1
+    finally:
+        cugrad.cuda.stop_tracking_memory()
+    with pytest.raises(ValueError, match=r"device cuda:7 requested but only \d GPU\(s\) are visible"):
+        cugrad.cuda.memory_allocated("cuda:7")

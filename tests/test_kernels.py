@@ -197,9 +197,14 @@ def _gpu_inputs(cp, a, layout):
     return d
 
 
+# Cases of 4M+ elements through several kernels each: milliseconds on a GPU, minutes on the stand-in's
+# host emulator (the same kernels and wrappers run at the smaller sizes there).
+GPU_SIZED = pytest.mark.gpu_hardware("GPU-sized: millions of elements through the host emulator take minutes")
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("n", [pytest.param(n, marks=GPU_SIZED) if n > 10**6 else n for n in SIZES])
 def test_gpu_elementwise(cp, n, dtype):
     shape = (3, n) if n < 5000 else (1, n)
     x, b, g = (rng.standard_normal(s).astype(dtype) for s in (shape, shape[-1], shape))
@@ -219,7 +224,8 @@ def test_gpu_elementwise(cp, n, dtype):
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("rows,cols", [(1, 1), (3, 7), (1000, 1000), (1000, 4097), (8192, 10), (8192, 4096)])
+@pytest.mark.parametrize("rows,cols", [(1, 1), (3, 7), (1000, 1000), (1000, 4097), (8192, 10),
+                                       pytest.param(8192, 4096, marks=GPU_SIZED)])
 def test_gpu_activation_backward_bias_grad(cp, rows, cols, dtype):
     g, z = (rng.standard_normal((rows, cols)).astype(dtype) for _ in range(2))
     r = tol(dtype)["rtol"]

@@ -353,15 +353,20 @@ def test_sgd_step(on_emu, cfg, n, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", [1, 3, 33, 4097, 2**20 + 1])
 @pytest.mark.parametrize("decoupled", [False, True])
-def test_adam_step(on_emu, decoupled, n, dtype):
+@pytest.mark.parametrize("counted", [False, True], ids=["host-step", "device-counter"])
+def test_adam_step(on_emu, decoupled, n, dtype, counted):
+    """adam_step, and adam_step_counted (the step count read by the kernel from a float64 counter
+    of the steps before, advanced by the caller), against the NumPy twin with an int step."""
     layout = "offset" if n % 2 else "aligned"
     p0 = randn(n, dtype)
     grads = [randn(n, dtype) for _ in range(4)]
     p, m, v = (place(a, layout) for a in (p0, np.zeros(n, dtype), np.zeros(n, dtype)))
     pt, mt, vt = p0.copy(), np.zeros(n, dtype), np.zeros(n, dtype)
     hp = dict(lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, decoupled=decoupled)
+    counter = np.zeros((), np.float64)
     for step, g in enumerate(grads, 1):
-        K.adam_step(p, place(g, "strided"), m, v, step=step, **hp)
+        K.adam_step(p, place(g, "strided"), m, v, step=counter if counted else step, **hp)
+        counter += 1
         with K.use_driver(None):                        # the NumPy twin
             K.adam_step(pt, g, mt, vt, step=step, **hp)
     np.testing.assert_allclose(p, pt, **tol(dtype))

@@ -424,7 +424,7 @@ def test_shape_op(name, device):
 @pytest.mark.parametrize("dtype", ["float16", bf16_param("bfloat16")])
 def test_repeated_index_gradient_of_a_half_tensor_sums_in_float32(device, dtype):
     """x[idx] with 3000 repeats of one position: its gradient is 3000 rounded once to the dtype (a
-    float16 running sum stalls at 2048; CuPy's scatter_add refuses bfloat16 outright)."""
+    float16 running sum stalls at 2048; cupy.add.at refuses bfloat16 outright)."""
     dt = cugrad.backend.resolve_dtype(dtype)
     x = cugrad.tensor(np.zeros(4, dtype=dt), device=device, requires_grad=True)
     index = np.array([1] * 3000 + [3] * 5)
@@ -432,6 +432,29 @@ def test_repeated_index_gradient_of_a_half_tensor_sums_in_float32(device, dtype)
     assert x.grad.dtype == dt
     np.testing.assert_array_equal(host(x.grad).astype(np.float32),
                                   np.array([0, 3000, 0, 5], np.float32).astype(dt).astype(np.float32))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("kind", ["array", "2-d array", "tuple of arrays", "array then slice"])
+def test_repeated_index_gradient_adds_every_repeat_without_warnings(device, dtype, kind):
+    """The gradient of advanced indexing with repeats, summed by a Python loop over the picked
+    positions; no warning on any device (CuPy's cupyx.scatter_add warns DeprecationWarning)."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 4)).astype(dtype)
+    rows = np.array([0, 3, 3, 1, 3, 0])
+    index = {"array": rows, "2-d array": rows.reshape(2, 3), "tuple of arrays": (rows, rows % 4),
+             "array then slice": (rows, slice(1, 3))}[kind]
+    weights = rng.standard_normal(x[index].shape).astype(dtype)
+    t = cugrad.tensor(x, device=device, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (t[index] * cugrad.tensor(weights, device=device)).sum().backward()
+    want = np.zeros_like(x)
+    positions = np.arange(x.size).reshape(x.shape)[index]
+    for pos, w in zip(positions.ravel(), weights.ravel()):
+        want.flat[pos] += w
+    assert t.grad.dtype == dtype
+    np.testing.assert_allclose(host(t.grad), want, rtol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["relu", "leaky_relu"])

@@ -257,3 +257,28 @@ def test_state_left_on_the_old_device_is_a_clear_error_and_reloading_moves_it(ma
     opt.load_state_dict(opt.state_dict())         # moves the state next to the parameters
     opt.step()
     assert all(p.device == cugrad.device("cuda") for p in model.parameters())
+
+
+@pytest.mark.parametrize("cls", [optim.Adam, optim.AdamW])
+def test_capturable_adam_takes_the_same_steps_and_resumes_from_its_state_dict(device, cls):
+    """capturable=True keeps a GPU parameter's step count on the GPU (read by the kernel, so a
+    captured step replays with the right bias correction): the same updates as the host count, on
+    every device, and its state_dict resumes either kind of optimizer."""
+    rng = np.random.default_rng(4)
+    p0, grads = rng.standard_normal(50).astype(np.float32), rng.standard_normal((6, 50)).astype(np.float32)
+    ps = [Parameter(cugrad.tensor(p0, device=device)) for _ in range(3)]
+    opts = [cls([ps[0]], lr=0.05), cls([ps[1]], lr=0.05, capturable=True), None]
+    for k, g in enumerate(grads):
+        if k == 3:      # the third resumes the capturable one's state after three steps
+            opts[2] = cls([ps[2]], lr=0.05)
+            ps[2].data[...] = ps[1].data
+            opts[2].load_state_dict(opts[1].state_dict())
+        for p, opt in zip(ps, opts):
+            if opt is not None:
+                p.grad = cugrad.tensor(g, device=device)
+                opt.step()
+    step = opts[1].state[0]["step"]
+    assert (cugrad.backend.is_array(step) and step.shape == () and step.dtype == np.float64) == (device != "cpu")
+    assert float(step) == 6.0
+    for p in ps[1:]:
+        np.testing.assert_allclose(p.numpy(), ps[0].numpy(), rtol=1e-6, atol=1e-7)

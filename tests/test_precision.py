@@ -39,18 +39,52 @@ def test_autocast_none_is_off_and_restores_what_was_on():
     assert autocast_dtype() is None
 
 
-@pytest.mark.parametrize("env, expected", [(None, "highest"), ("0", "highest"), ("1", "high"), ("yes", "highest")])
-def test_matmul_precision_before_any_set_is_cupys_default(monkeypatch, env, expected):
-    """CuPy runs float32 GEMMs as TF32 when CUPY_TF32 is a positive number: until the precision is
-    set, get_matmul_precision reports what CuPy will do."""
-    from cugrad import precision
+@pytest.fixture
+def cupy_default(monkeypatch):
+    """No precision set and CUPY_TF32 not read yet, by cugrad or (where a GPU is visible) by CuPy:
+    ``COMPUTE_TYPE_TBD`` is CuPy's own "not decided" state, accepted by its set_compute_type."""
+    from cugrad import backend, precision
 
     monkeypatch.setattr(precision, "_matmul_precision", None)
+    monkeypatch.setattr(precision, "_env_tf32", None)
+    cp = backend.cupy()
+    if cp is not None:
+        from cupy._core import _routines_linalg as linalg
+
+        linalg.set_compute_type(np.float32, linalg.COMPUTE_TYPE_TBD)
+    return monkeypatch
+
+
+@pytest.mark.parametrize("env, expected", [(None, "highest"), ("0", "highest"), ("-1", "highest"), ("1", "high"),
+                                           (" 2 ", "high")])
+def test_matmul_precision_before_any_set_is_cupys_default(cupy_default, env, expected):
+    """CuPy runs float32 GEMMs as TF32 when int(CUPY_TF32) > 0: until the precision is set,
+    get_matmul_precision reports what CuPy will do."""
     if env is None:
-        monkeypatch.delenv("CUPY_TF32", raising=False)
+        cupy_default.delenv("CUPY_TF32", raising=False)
     else:
-        monkeypatch.setenv("CUPY_TF32", env)
+        cupy_default.setenv("CUPY_TF32", env)
     assert cugrad.get_matmul_precision() == expected
+
+
+def test_cupy_tf32_is_read_once_like_cupy(cupy_default):
+    cupy_default.setenv("CUPY_TF32", "1")
+    assert cugrad.get_matmul_precision() == "high"
+    cupy_default.setenv("CUPY_TF32", "0")             # CuPy has kept its first reading
+    assert cugrad.get_matmul_precision() == "high"
+    cugrad.set_matmul_precision("highest")
+    assert cugrad.get_matmul_precision() == "highest"
+
+
+@pytest.mark.parametrize("env", ["yes", "true", "1.0", ""])
+def test_cupy_tf32_that_is_not_an_integer_is_an_error_naming_it(cupy_default, env):
+    """CuPy's int(os.getenv('CUPY_TF32', '0')) raises ValueError at the first float32 matmul for
+    these; cugrad says so by name instead of guessing a precision. Setting one clears it."""
+    cupy_default.setenv("CUPY_TF32", env)
+    with pytest.raises(ValueError, match=rf"get_matmul_precision: CUPY_TF32='{env}' is not an integer; CuPy "):
+        cugrad.get_matmul_precision()
+    cugrad.set_matmul_precision("high")
+    assert cugrad.get_matmul_precision() == "high"
 
 
 def test_autocast_runs_linear_in_half_and_returns_float32_gradients(device):

@@ -280,36 +280,38 @@ def is_floating(dtype) -> bool:
 # --------------------------------------------------------------------------- memory
 
 class _PeakTracker:
-    """Wraps CuPy's memory pool to count bytes in use and their peak."""
+    """Wraps CuPy's memory pool to count bytes in use and their peak, per GPU (CuPy calls an
+    allocator with the id of the current device, where the pool then allocates)."""
 
     def __init__(self, cp):
         self.pool = cp.get_default_memory_pool()
-        self.live = {}
-        self.in_use = 0
-        self.peak = 0
+        self.live = {}              # pointer -> (pool memory, device id); pointers are unique (UVA)
+        self.in_use = {}            # device id -> bytes
+        self.peak = {}
         self.previous = cp.cuda.get_allocator()
         self.allocator = cp.cuda.memory.PythonFunctionAllocator(self._malloc, self._free)
-        cp.cuda.set_allocator(self.allocator.malloc)
+        _set_allocator(cp, self.allocator.malloc, "track_memory")
 
     def _malloc(self, size, device_id):
         mem = self.pool.malloc(size)
-        self.live[mem.ptr] = mem
-        self.in_use += mem.mem.size
-        self.peak = max(self.peak, self.in_use)
+        self.live[mem.ptr] = mem, device_id
+        self.in_use[device_id] = used = self.in_use.get(device_id, 0) + mem.mem.size
+        self.peak[device_id] = max(self.peak.get(device_id, 0), used)
         return mem.ptr
 
     def _free(self, ptr, device_id):
-        mem = self.live.pop(ptr)
-        self.in_use -= mem.mem.size
+        mem, device_id = self.live.pop(ptr)
+        self.in_use[device_id] -= mem.mem.size
 
 
 _tracker = None
 
 
 def track_memory() -> None:
-    """Start counting GPU bytes in use and their peak (call before allocating what to measure).
-    Every allocation then passes through a Python function: call stop_tracking_memory() before
-    timing anything. Allocations inside a CUDA-graph capture use the graph's own pool, uncounted."""
+    """Start counting GPU bytes in use and their peak on each GPU (call before allocating what to
+    measure). Every allocation then passes through a Python function: call stop_tracking_memory()
+    before timing anything. Allocations inside a CUDA-graph capture use the graph's own pool,
+    uncounted, and starting or stopping inside a captured step or its warm-up is a RuntimeError."""
     global _tracker
     cp = cupy()
     if cp is not None and _tracker is None:
@@ -321,30 +323,58 @@ def stop_tracking_memory() -> None:
     counting stay valid; memory_allocated() is the pool's count again."""
     global _tracker
     if _tracker is not None:
-        cupy().cuda.set_allocator(_tracker.previous)
+        _set_allocator(cupy(), _tracker.previous, "stop_tracking_memory")
         _tracker = None
 
 
+def _set_allocator(cp, allocator, what):
+    """cupy.cuda.set_allocator, refused with a message saying where and why when CuPy refuses it:
+    CuPy raises a bare ValueError inside ``cupy.cuda.using_allocator`` (cupy/cuda/memory.pyx,
+    set_allocator), which is how a compile_step warm-up or a capture allocates from the graph's
+    private memory pool."""
+    try:
+        cp.cuda.set_allocator(allocator)
+    except ValueError:
+        raise RuntimeError(f"{what}: called inside cupy.cuda.using_allocator, as in a compiled step (compile_step) "
+                           "or a cugrad.cuda.graph body, which allocate from the graph's private memory pool; call "
+                           "it outside the step") from None
+
+
+def _gpu_index(cp, device) -> "int | None":
+    """The GPU index ``device`` names (None: the current GPU), or None for the CPU."""
+    if device is None:
+        return cp.cuda.runtime.getDevice()
+    dev = get_device(device)
+    return None if dev.type == "cpu" else dev.index
+
+
 def memory_allocated(device=None) -> int:
-    """Bytes of device memory held by live arrays (the CuPy pool's count; 0 on the CPU)."""
+    """Bytes of memory held by live arrays on ``device`` (default: the current GPU; 0 on the CPU):
+    the tracker's count since track_memory(), else the CuPy pool's count for that GPU."""
     cp = cupy()
-    if cp is None or Device(device or "cuda").type == "cpu":
+    index = None if cp is None else _gpu_index(cp, device)
+    if index is None:
         return 0
     if _tracker is not None:
-        return _tracker.in_use
-    return cp.get_default_memory_pool().used_bytes()
+        return _tracker.in_use.get(index, 0)
+    with cp.cuda.Device(index):                 # the pool reports the current device's blocks
+        return cp.get_default_memory_pool().used_bytes()
 
 
 def max_memory_allocated(device=None) -> int:
-    """Peak of memory_allocated since reset_peak_memory_stats (needs track_memory() first)."""
+    """Peak of memory_allocated(device) since reset_peak_memory_stats (needs track_memory() first)."""
     cp = cupy()
-    if cp is None or Device(device or "cuda").type == "cpu":
+    index = None if cp is None else _gpu_index(cp, device)
+    if index is None:
         return 0
     if _tracker is None:
         raise RuntimeError("max_memory_allocated needs cugrad.cuda.track_memory() called before the allocations")
-    return _tracker.peak
+    return _tracker.peak.get(index, 0)
 
 
 def reset_peak_memory_stats(device=None) -> None:
-    if _tracker is not None:
-        _tracker.peak = _tracker.in_use
+    """Start the peak of ``device`` (default: the current GPU) over from what is in use now."""
+    cp = cupy()
+    index = None if cp is None else _gpu_index(cp, device)
+    if _tracker is not None and index is not None:
+        _tracker.peak[index] = _tracker.in_use.get(index, 0)

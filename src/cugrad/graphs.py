@@ -13,6 +13,10 @@ fixed address for the life of the graph, and freed blocks are never handed to an
 warm-up call(s) run under that pool too, so per-step state such as ``.grad`` arrays is already
 private when the capture starts (the engine stores each backward's gradients in new arrays).
 
+Matrix products inside a capture go to cuBLAS through cugrad's own capture-safe handle
+(:mod:`cugrad.kernels.gemm`; CuPy refuses cuBLAS calls during a capture), so the whole step —
+GEMMs included — is one graph.
+
 What a captured step may not do (refused with :class:`GraphCaptureError` where CuPy tells us):
 host syncs (``.item()``, ``float()``/``bool()``/``int()`` of a device tensor, ``.numpy()``,
 printing a tensor, ``cugrad.cuda.synchronize()``), host↔device copies, and drawing random numbers
@@ -28,6 +32,7 @@ from __future__ import annotations
 import contextlib
 
 from . import backend, random
+from .kernels import gemm
 
 __all__ = ["CUDAGraph", "CompiledStep", "GraphCaptureError", "compile_step", "graph", "is_capturing"]
 
@@ -106,10 +111,12 @@ class CUDAGraph:
         self._pool = pool if pool is not None else cp.cuda.MemoryPool()
         self._stream = stream if stream is not None else cp.cuda.Stream(non_blocking=True)
         self._graph = None
+        gemm.bind(self._stream)     # outside the capture and the private pool: handle, workspace, stream
         self._scope = contextlib.ExitStack()
-        self._scope.enter_context(_side_stream(cp, self._stream, self._pool))
-        self._random_offset = random._gpu["offset"]
+        self._scope.callback(gemm.unbind, self._stream)
         try:
+            self._scope.enter_context(_side_stream(cp, self._stream, self._pool))
+            self._random_offset = random._gpu["offset"]
             self._stream.begin_capture()
         except BaseException:
             self._scope.close()
@@ -195,9 +202,9 @@ def compile_step(step_fn, inputs=None, warmup=1, device=None):
     """A callable that runs ``step_fn()`` — forward + backward + update — captured as a CUDA graph.
 
     Call k of the returned object performs step k exactly once: the first ``warmup`` calls run
-    ``step_fn`` eagerly (compiling kernels, setting up cuBLAS, moving per-step buffers into the
-    graph's private memory pool), the next one records it and launches the recording, later calls
-    only launch it. Every call returns what ``step_fn`` returned at capture: the same tensors,
+    ``step_fn`` eagerly (compiling kernels, running its GEMMs through the capture's cuBLAS handle,
+    moving per-step buffers into the graph's private memory pool), the next one records it and
+    launches the recording, later calls only launch it. Every call returns what ``step_fn`` returned at capture: the same tensors,
     rewritten by each replay (copy a value you need to keep across steps).
 
     ``inputs``: the static batch tensors ``step_fn`` reads (optional). Calling ``compiled(x, y)``
@@ -262,7 +269,8 @@ class CompiledStep:
         if self._pool is None:
             self._pool, self._stream = cp.cuda.MemoryPool(), cp.cuda.Stream(non_blocking=True)
         if self._warm < self.warmup:
-            with _side_stream(cp, self._stream, self._pool):
+            # the capture's GEMM path already (handle set up, cuBLAS kernels loaded outside a capture)
+            with gemm.bound(self._stream), _side_stream(cp, self._stream, self._pool):
                 out = self.step_fn()
             self._warm += 1
             if self.device is None:
@@ -300,7 +308,7 @@ def copy_into(dst, src, what="input"):
     """``dst[...] = src`` across devices, with the shape checked first (no broadcasting)."""
     import numpy as np
 
-    shape = tuple(getattr(src, "shape", np.shape(src)))
+    shape = tuple(src.shape) if hasattr(src, "shape") else np.shape(src)   # np.shape of a GPU array: not NumPy's
     if shape != tuple(dst.shape):
         raise ValueError(f"compile_step: {what} has shape {shape}, the static buffer has {tuple(dst.shape)}")
     if isinstance(dst, np.ndarray):

@@ -38,15 +38,38 @@ def set_matmul_precision(precision: str) -> None:
 
 
 def get_matmul_precision() -> str:
-    """The precision set last; before any set, CuPy's default: "high" (TF32) when the CUPY_TF32
-    environment variable is a positive number, else "highest"."""
+    """The precision set last; before any set, what CuPy will do: "high" (TF32) when the CUPY_TF32
+    environment variable is a positive integer, else "highest".
+
+    CuPy reads CUPY_TF32 once, at the first float32 GEMM, as ``int(value) > 0`` and keeps the answer
+    (``cupy/_core/_routines_linalg.pyx``, ``get_compute_type``); a value int() refuses, such as
+    "yes", makes every float32 matmul raise ValueError until a precision is set. So does this
+    function, and it settles the answer the same way (later changes of the variable are ignored)."""
     if _matmul_precision is not None:
         return _matmul_precision
+    return "high" if _cupy_default_is_tf32() else "highest"
+
+
+_env_tf32 = None                # CUPY_TF32 as read once when no GPU is visible (None: not read yet)
+
+
+def _cupy_default_is_tf32() -> bool:
+    """CuPy's float32 compute type before any set_matmul_precision: asked of CuPy when a GPU is
+    visible (it also knows a GPU older than sm_80 falls back to fp32), else read as CuPy reads it."""
+    global _env_tf32
     try:
-        tf32 = int(os.environ.get("CUPY_TF32", "0")) > 0
+        cp = backend.cupy()
+        if cp is not None:
+            from cupy._core import _routines_linalg as linalg
+
+            return linalg.get_compute_type(np.float32) == linalg.COMPUTE_TYPE_TF32
+        if _env_tf32 is None:
+            _env_tf32 = int(os.getenv("CUPY_TF32", "0")) > 0
+        return _env_tf32
     except ValueError:
-        tf32 = False
-    return "high" if tf32 else "highest"
+        raise ValueError(f"get_matmul_precision: CUPY_TF32={os.getenv('CUPY_TF32')!r} is not an integer; CuPy reads "
+                         "it with int() at the first float32 matmul and raises ValueError there. Set it to 0 "
+                         "(fp32) or 1 (TF32), or call cugrad.set_matmul_precision()") from None
 
 
 class _AutocastState(threading.local):

@@ -90,13 +90,15 @@ class EmulatedFunction:
         self.launches = 0
         self.reverse_threads = False    # the module's setting, handed over by get_function
 
-    def __call__(self, grid, block, args, shared_mem=0):
+    def check(self, grid, block, args):
+        """Refuse a launch a GPU would get wrong: bad grid/block, an argument count or size that
+        is not the kernel's (cuLaunchKernel reads sizeof(parameter) bytes from each argument).
+        Returns the grid and block padded to 3-D."""
         grid, block = tuple(grid) + (1,) * (3 - len(grid)), tuple(block) + (1,) * (3 - len(block))
         if len(args) != len(self.params):
             raise TypeError(f"{self.name}: {len(args)} arguments for {len(self.params)} parameters")
         if not 0 < block[0] * block[1] * block[2] <= 1024 or min(grid) < 1:
             raise ValueError(f"{self.name}: bad launch grid={grid} block={block}")
-        keep, ptrs = [], (ctypes.c_void_p * len(args))()
         for i, (a, (size, isptr)) in enumerate(zip(args, self.params)):
             if isinstance(a, np.ndarray):
                 if not isptr:
@@ -106,14 +108,22 @@ class EmulatedFunction:
                                     f"parameter points to {size}-byte elements")
                 if not a.flags.c_contiguous:
                     raise ValueError(f"{self.name}: argument {i} is not contiguous")
-                buf = ctypes.c_void_p(a.ctypes.data)       # the parameter is the pointer value
             elif isinstance(a, np.generic):
                 if isptr or a.nbytes != size:
                     raise TypeError(f"{self.name}: argument {i} is {a.dtype} ({a.nbytes} bytes), parameter is "
                                     f"{'a pointer' if isptr else f'{size} bytes'}")
-                buf = ctypes.create_string_buffer(a.tobytes(), size)
             else:
                 raise TypeError(f"{self.name}: argument {i} must be a NumPy array or NumPy scalar, got {type(a).__name__}")
+        return grid, block
+
+    def __call__(self, grid, block, args, shared_mem=0):
+        grid, block = self.check(grid, block, args)
+        keep, ptrs = [], (ctypes.c_void_p * len(args))()
+        for i, a in enumerate(args):
+            if isinstance(a, np.ndarray):
+                buf = ctypes.c_void_p(a.ctypes.data)       # the parameter is the pointer value
+            else:
+                buf = ctypes.create_string_buffer(a.tobytes(), a.nbytes)
             keep.append(buf)
             ptrs[i] = ctypes.addressof(buf)               # like cuLaunchKernel's kernelParams
         g, b = (ctypes.c_uint * 3)(*grid), (ctypes.c_uint * 3)(*block)

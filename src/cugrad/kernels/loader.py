@@ -31,7 +31,8 @@ NAME_EXPRESSIONS = {
     + _instances("act_backward_colsum", ["float, float", "double, double", "cg_half, cg_half", "cg_half, float",
                                          "cg_bf16, cg_bf16", "cg_bf16, float"]),
     "softmax_xent": _instances("xent_fwd", _FLOATS) + _instances("xent_bwd", _FLOATS),
-    "optim": _instances("sgd_step", _FLOATS) + _instances("adam_step", _FLOATS),
+    "optim": _instances("sgd_step", _FLOATS) + _instances("adam_step", _FLOATS)
+    + _instances("adam_step_counted", _FLOATS),
     "random": _instances("rand_uniform", ["float", "double"]) + _instances("rand_normal", ["float", "double"]),
 }
 

@@ -86,23 +86,37 @@ def _np_sgd_step(p, grad, buf, lr, momentum, dampening, nesterov, wd, first):
 def adam_step(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step, decoupled):
     """In place, torch.optim.Adam (decoupled=False) / AdamW (decoupled=True), step counted from 1:
     AdamW p *= 1 - lr*wd, Adam g = grad + wd*p; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g*g;
-    p -= lr/(1-b1^step) * m / (sqrt(v)/sqrt(1-b2^step) + eps)."""
+    p -= lr/(1-b1^step) * m / (sqrt(v)/sqrt(1-b2^step) + eps).
+
+    ``step``: this step's count (an int), or a float64 0-d array beside the parameter holding the
+    steps taken *before* this one, which the kernel reads itself (the caller advances it after), so
+    a captured CUDA graph replays each step with the count its previous replay left."""
     _check_state("adam_step", param, grad, ("exp_avg", exp_avg), ("exp_avg_sq", exp_avg_sq))
+    counted = backend.is_array(step)
+    if counted and (step.shape != () or step.dtype != np.float64 or backend.device_of(step) != backend.device_of(param)):
+        raise ValueError(f"adam_step: a step counter must be a float64 0-d array on {backend.device_of(param)}, got "
+                         f"{step.dtype} of shape {step.shape} on {backend.device_of(step)}")
     decay = 1.0 - lr * weight_decay if decoupled else 1.0
     l2 = 0.0 if decoupled else weight_decay
-    step_size = lr / (1.0 - beta1 ** step)
-    bc2_sqrt = math.sqrt(1.0 - beta2 ** step)
     if not _on_device(param, grad, exp_avg, exp_avg_sq):
-        return _np_adam_step(param, grad, exp_avg, exp_avg_sq, decay, l2, beta1, beta2, step_size, bc2_sqrt, eps)
+        t = float(step) + 1 if counted else step
+        return _np_adam_step(param, grad, exp_avg, exp_avg_sq, decay, l2, beta1, beta2, lr / (1.0 - beta1 ** t),
+                             math.sqrt(1.0 - beta2 ** t), eps)
     d = _driver()
     ct = _ctype(param.dtype, "adam_step")
     a = _acc(param.dtype)
     n = param.size
-    if n:
+    if not n:
+        return param
+    grid, args = _vector_grid(d, n, param.itemsize), (param, _contig(d, grad, param.dtype), exp_avg, exp_avg_sq,
+                                                      np.int64(n), a(decay), a(l2))
+    if counted:
+        d.module("optim").get_function(f"adam_step_counted<{ct}>")(
+            grid, (BLOCK,), args + (a(eps), np.float64(lr), np.float64(beta1), np.float64(beta2), step))
+    else:
         d.module("optim").get_function(f"adam_step<{ct}>")(
-            _vector_grid(d, n, param.itemsize), (BLOCK,),
-            (param, _contig(d, grad, param.dtype), exp_avg, exp_avg_sq, np.int64(n), a(decay), a(l2),
-             a(beta1), a(beta2), a(step_size), a(bc2_sqrt), a(eps)))
+            grid, (BLOCK,), args + (a(beta1), a(beta2), a(lr / (1.0 - beta1 ** step)),
+                                    a(math.sqrt(1.0 - beta2 ** step)), a(eps)))
     return param
 
 

@@ -8,6 +8,7 @@ import numpy as np
 from ..autograd import Function
 from .activation import ActivationGrad, bias_grad, check_activation
 from .. import backend, kernels, precision
+from ..kernels import gemm
 from .broadcasting import broadcast_shape, require_tensor, unbroadcast
 from .promotion import promote
 from .shape import astype, reshape
@@ -66,11 +67,12 @@ class Linear(Function):
 def _mm(a, b):
     """a @ b in the operands' dtype. bfloat16 products the array library has no bfloat16 GEMM for
     (NumPy's; CuPy's batched matmul, which refuses the dtype) are formed in float32 and rounded
-    back: what a cuBLAS bfloat16 GEMM (fp32 accumulation) writes."""
+    back: what a cuBLAS bfloat16 GEMM (fp32 accumulation) writes. Inside a CUDA-graph capture the
+    GEMM goes through cugrad's capture-safe cuBLAS handle (CuPy refuses cuBLAS there)."""
     bf16_without_gemm = isinstance(a, np.ndarray) or a.ndim > 2 or b.ndim > 2
     if bf16_without_gemm and a.dtype == b.dtype and backend.is_bfloat16(a.dtype):
-        return (a.astype(np.float32) @ b.astype(np.float32)).astype(a.dtype)
-    return a @ b
+        return _mm(a.astype(np.float32), b.astype(np.float32)).astype(a.dtype)
+    return gemm.matmul(a, b) if gemm.is_bound(a) else a @ b
 
 
 def check_matmul(op, shape_a, shape_b):

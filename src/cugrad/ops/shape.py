@@ -130,8 +130,10 @@ class GetItem(Function):
 class ScatterAdd(Function):
     """y = zeros(shape) with g added at ``index`` — the gradient of indexing;  dL/dg = gy[index].
 
-    Repeated positions of a 16-bit g are summed in float32 and rounded once (a float16 sum stalls
-    at 2048 when adding ones; CuPy's scatter_add also refuses bfloat16)."""
+    Repeated positions add up through ``xp.add.at`` (NumPy's, or CuPy's atomicAdd scatter; CuPy's
+    older ``cupyx.scatter_add`` warns DeprecationWarning on every call). A 16-bit g is summed in
+    float32 and rounded once (a float16 sum stalls at 2048 when adding ones; ``cupy.add.at`` also
+    refuses bfloat16)."""
 
     @staticmethod
     def forward(ctx, g, shape, index):
@@ -143,13 +145,7 @@ class ScatterAdd(Function):
             return out
         half = g.dtype.itemsize == 2 and backend.is_floating(g.dtype)
         out = xp.zeros(shape, np.float32 if half else g.dtype)
-        values = g.astype(out.dtype, copy=False)
-        if xp is np:
-            np.add.at(out, index, values)
-        else:
-            import cupyx
-
-            cupyx.scatter_add(out, index, values)
+        xp.add.at(out, index, g.astype(out.dtype, copy=False))
         return out.astype(g.dtype, copy=False)
 
     @staticmethod
