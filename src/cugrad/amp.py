@@ -34,7 +34,7 @@ class GradScaler:
     def unscale_(self, optimizer) -> bool:
         """Divide every gradient by the scale in place; returns True when one is inf or NaN."""
         inverse = 1.0 / self.scale_value
-        finite = {}  # one flag per tensor, left on its device: one sync per array module at the end
+        finite = {}  # one flag per tensor, left on its device: one sync per device at the end
         done = set()
         for p in _parameters(optimizer):
             if p.grad is None or id(p.grad) in done:
@@ -43,10 +43,11 @@ class GradScaler:
             # Out of place: the engine may hand several leaves one gradient array (z = a + b gives
             # a and b the same g) or a read-only broadcast view, which in place would be scaled
             # twice or refused (NumPy) / raced over (CuPy).
-            g = p.grad.data = p.grad.data * inverse
-            xp = backend.array_module(g)
-            finite.setdefault(xp, []).append(xp.isfinite(g).all())
-        self._found_inf = not all(bool(xp.stack(flags).all()) for xp, flags in finite.items())
+            with backend.device_context(p.grad.device):      # CuPy runs on the current GPU
+                g = p.grad.data = p.grad.data * inverse
+                xp = backend.array_module(g)
+                finite.setdefault(p.grad.device, []).append(xp.isfinite(g).all())
+        self._found_inf = not all(_all_true(device, flags) for device, flags in finite.items())
         return self._found_inf
 
     def step(self, optimizer):
@@ -89,3 +90,9 @@ class GradScaler:
 def _parameters(optimizer):
     for group in optimizer.param_groups:
         yield from group["params"]
+
+
+def _all_true(device, flags):
+    """True when every 0-d flag array (all on ``device``) is true: one host sync."""
+    with backend.device_context(device):
+        return bool(backend.module_for(device).stack(flags).all())

@@ -251,8 +251,11 @@ class Tensor:
             raise RuntimeError(
                 f"in-place {name} on a tensor that requires grad is only allowed inside cugrad.no_grad()"
             )
-        with np.errstate(all="ignore"):  # inf/nan silently, as the out-of-place ops (fp_quiet)
-            apply(self.data, self._operand(other, f"in-place {name}", copy_across=name == "assignment"))
+        operand = self._operand(other, f"in-place {name}", copy_across=name == "assignment")
+        # on the tensor's GPU (CuPy runs kernels on the current one); inf/nan silently, as the
+        # out-of-place ops (fp_quiet)
+        with backend.device_context(self.device), np.errstate(all="ignore"):
+            apply(self.data, operand)
         return self
 
     def _operand(self, other, what, copy_across=False):
@@ -288,8 +291,9 @@ class Tensor:
     def _compare(self, other, name):
         if other is None:
             return NotImplemented          # t == None is False, as for any object
-        result = getattr(self.data, name)(self._operand(other, f"comparison {name}"))
-        return Tensor._wrap(backend.ensure_array(result))
+        operand = self._operand(other, f"comparison {name}")
+        with backend.device_context(self.device):    # CuPy runs kernels on the current GPU
+            return Tensor._wrap(backend.ensure_array(getattr(self.data, name)(operand)))
 
     def __lt__(self, other):
         return self._compare(other, "__lt__")

@@ -357,7 +357,10 @@ class ndarray:
         _copy_kernel(y, x)
 
     def fill(self, value):
-        """core.pyx ndarray.fill: a scalar (0-d host or cupy value) only."""
+        """core.pyx ndarray.fill: a scalar (0-d host or cupy value) only. Run on the current GPU:
+        CuPy's fill_kernel refuses another GPU's array (_check_peer_access); its zero-fill
+        shortcut (memset_async) does not check, and whether CUDA then accepts the other GPU's
+        pointer depends on peer access, so the stand-in refuses both alike."""
         if isinstance(value, ndarray):
             if value.shape != ():
                 raise ValueError("non-scalar cupy.ndarray cannot be used for fill")

@@ -128,7 +128,8 @@ class Module:
             if set_to_none or p.grad is None:
                 p.grad = None
             else:
-                p.grad.data.fill(0)
+                with backend.device_context(p.grad.device):     # CuPy fills on the current GPU
+                    p.grad.data.fill(0)
 
     def to(self, device=None, dtype=None) -> "Module":
         """Move (and/or cast) every parameter in place; the Parameter objects stay the same, so an

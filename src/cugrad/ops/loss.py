@@ -185,10 +185,11 @@ def hinge_loss(scores, target, margin=1.0, reduction="mean"):
     if tuple(labels.shape) != (n,):
         raise ValueError(f"hinge_loss: target must have shape ({n},) for scores {scores.shape}, got {tuple(labels.shape)}")
     xp = backend.array_module(labels)
-    rows = xp.arange(n)
+    with backend.device_context(scores.device):      # CuPy allocates on the current GPU
+        rows = xp.arange(n)
+        others = xp.ones((n, c), dtype=scores.dtype)
+        others[rows, labels] = 0
     correct = scores[rows, labels].reshape(n, 1)
-    others = xp.ones((n, c), dtype=scores.dtype)
-    others[rows, labels] = 0
     margins = relu(scores - correct + margin) * others
     return _reduce("hinge_loss", margins.sum(axis=1), reduction)
 

@@ -165,10 +165,11 @@ def argmax(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
         axis = axis_index("argmax", axis, data.ndim)
     if data.size == 0 and (axis is None or data.shape[axis] == 0):
         raise ValueError(f"argmax: no maximum in an empty tensor of shape {tuple(data.shape)}")
-    if axis is None or data.ndim == 0:
-        index = data.argmax().reshape((1,) * data.ndim if keepdims else ())
-    else:
-        index = data.argmax(axis=axis)
-        if keepdims:
-            index = backend.array_module(data).expand_dims(index, axis)
+    with backend.device_context(x.device):          # CuPy runs kernels on the current GPU
+        if axis is None or data.ndim == 0:
+            index = data.argmax().reshape((1,) * data.ndim if keepdims else ())
+        else:
+            index = data.argmax(axis=axis)
+            if keepdims:
+                index = backend.array_module(data).expand_dims(index, axis)
     return _tensor.Tensor._wrap(backend.ensure_array(index))

@@ -67,7 +67,8 @@ class Optimizer:
             if set_to_none or p.grad is None:
                 p.grad = None
             else:
-                p.grad.data.fill(0)
+                with backend.device_context(p.grad.device):     # CuPy fills on the current GPU
+                    p.grad.data.fill(0)
 
     def step(self):
         raise NotImplementedError
