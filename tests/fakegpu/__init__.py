@@ -124,7 +124,8 @@ def install():
                  get_default_memory_pool=memory.get_default_memory_pool,
                  get_default_pinned_memory_pool=memory.get_default_pinned_memory_pool,
                  get_array_module=lambda *a: cupy if any(isinstance(x, array.ndarray) for x in a) else np,
-                 cuda=cuda, _core=core, __version__="14.2.0")
+                 cuda=cuda, _core=core, random=_module("cupy.random", RandomState=array.RandomState),
+                 __version__="14.2.0")
     cupy = _module("cupy", **names)
 
     backends_rt = _module("cupy_backends.cuda.api.runtime", CUDARuntimeError=runtime.CUDARuntimeError)
@@ -134,7 +135,7 @@ def install():
     backends = _module("cupy_backends", cuda=backends_cuda)
     cupyx = _module("cupyx", scatter_add=_scatter_add)
 
-    for mod in (cupy, cuda, rt, mem, graph, stream, device, core, routines_linalg, cuda.compiler, cupyx, backends,
+    for mod in (cupy, cupy.random, cuda, rt, mem, graph, stream, device, core, routines_linalg, cuda.compiler, cupyx, backends,
                 backends_cuda, backends_api, backends_rt, backends_drv):
         sys.modules[mod.__name__] = mod
     sys.modules["cupy.cuda.nvrtc"] = real_nvrtc

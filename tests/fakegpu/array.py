@@ -834,3 +834,25 @@ _MODULE_FUNCTIONS = {f.__name__: f for f in (
     concatenate, broadcast_to, expand_dims, squeeze, reshape, transpose, swapaxes, ravel, copyto, may_share_memory,
     shares_memory, result_type, cumsum, around, shape, ndim, size, allclose, array_equal, einsum, outer, matmul, dot)}
 _MODULE_FUNCTIONS.update(REDUCTIONS, round=around)
+
+
+class RandomState:
+    """cupy.random.RandomState, as far as the benchmarks draw: values generated on the device
+    (a fill kernel from NumPy's generator here; CuPy's own streams differ, so no test may
+    compare them with NumPy's)."""
+
+    def __init__(self, seed=None):
+        self._rng = np.random.default_rng(seed)
+
+    def _device(self, values):
+        out = ndarray._wrap(np.empty_like(values), None)
+        runtime.enqueue(lambda: np.copyto(out._a, values))
+        return out
+
+    def standard_normal(self, size=None, dtype=float):
+        return self._device(self._rng.standard_normal(size, dtype=np.dtype(dtype)))
+
+    def random_sample(self, size=None, dtype=float):
+        return self._device(self._rng.random(size, dtype=np.dtype(dtype)))
+
+    random = random_sample

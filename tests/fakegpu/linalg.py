@@ -119,7 +119,14 @@ def matmul(a, b, out=None):
     if uses_cublas:
         _refuse_in_capture()
     tf32 = not batched and dtype == np.float32 and get_compute_type(dtype) == COMPUTE_TYPE_TF32
-    return _kernel(lambda x, y: _gemm(x, y, dtype, tf32), [a, b], out=out)
+    if out is not None and tuple(out.shape) != np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + \
+            ((a.shape[-2],) if a.ndim > 1 else ()) + ((b.shape[-1],) if b.ndim > 1 else ()):
+        raise ValueError("Output array has an invalid size")
+
+    def product(x, y, out=None):
+        c = _gemm(x, y, dtype, tf32)
+        return c if out is None else np.copyto(out, c, casting="unsafe")
+    return _kernel(product, [a, b], out=out)
 
 
 def dot(a, b, out=None):
