@@ -39,6 +39,7 @@ OUT=$(cd "$1" && pwd)
 cd "$ROOT" || exit 2
 export PYTHONPATH="$ROOT/src${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1
+export CUGRAD_FAKEGPU=0     # real CuPy on a real GPU only: never the tests' CuPy stand-in
 PY=${PYTHON:-python3}
 command -v "$PY" >/dev/null 2>&1 || PY=python
 LOG="$OUT/gpu_check.log"
