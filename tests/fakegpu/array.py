@@ -392,18 +392,6 @@ class ndarray:
         _copy_kernel(out._a, self._a)
         return out
 
-    def dot(self, b, out=None):
-        from . import linalg
-        return linalg.dot(self, b, out)
-
-    def __matmul__(self, other):
-        from . import linalg
-        return linalg.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        from . import linalg
-        return linalg.matmul(other, self)
-
     def scatter_add(self, slices, value):
         # core.pyx ndarray.scatter_add: deprecated in CuPy 14
         warnings.warn("`ndarray.scatter_add` is deprecated. Please use `cupy.add.at` instead.", DeprecationWarning,
@@ -675,10 +663,18 @@ def nonzero(a):
     return tuple(ndarray._wrap(i, None) for i in np.nonzero(a._a))
 
 
-def clip(a, a_min=None, a_max=None, out=None, **kw):
-    return _kernel(np.clip, [a, a_min if a_min is not None else -np.inf, a_max if a_max is not None else np.inf],
-                   out=out) if (a_min is None or a_max is None) and a.dtype.kind == "f" else \
-        _kernel(np.clip, [a] + [v for v in (a_min, a_max)], out=out)
+def clip(a, a_min=None, a_max=None, out=None):
+    """cupy.clip: a bound may be None (no bound), a scalar or a cupy array."""
+    if not isinstance(a, ndarray):
+        raise _unsupported(a)
+    bounds = [b for b in (a_min, a_max) if b is not None]
+
+    def run(x, *given, out=None):
+        it = iter(given)
+        lo = next(it) if a_min is not None else None
+        hi = next(it) if a_max is not None else None
+        return np.clip(x, lo, hi, out=out)
+    return _kernel(run, [a] + bounds, out=out)
 
 
 def _seq_kernel(np_fn):
@@ -815,24 +811,12 @@ def outer(a, b):
     return _kernel(np.outer, [a, b])
 
 
-def _matmul(a, b, out=None):
-    from . import linalg
-    return linalg.matmul(a, b, out)
-
-
-def _dot(a, b, out=None):
-    from . import linalg
-    return linalg.dot(a, b, out)
-
-
-matmul, dot = _matmul, _dot
-matmul.__name__, dot.__name__ = "matmul", "dot"
-
-# what ndarray.__array_function__ dispatches (NumPy's function of the same name)
+# what ndarray.__array_function__ dispatches (NumPy's function of the same name; linalg.py adds
+# matmul and dot, and ndarray's @ and .dot)
 _MODULE_FUNCTIONS = {f.__name__: f for f in (
     asarray, ascontiguousarray, zeros_like, ones_like, empty_like, full_like, where, nonzero, clip, stack,
     concatenate, broadcast_to, expand_dims, squeeze, reshape, transpose, swapaxes, ravel, copyto, may_share_memory,
-    shares_memory, result_type, cumsum, around, shape, ndim, size, allclose, array_equal, einsum, outer, matmul, dot)}
+    shares_memory, result_type, cumsum, around, shape, ndim, size, allclose, array_equal, einsum, outer)}
 _MODULE_FUNCTIONS.update(REDUCTIONS, round=around)
 
 

@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from . import runtime
-from .array import _check_device, _kernel, _unsupported, ndarray
+from .array import _MODULE_FUNCTIONS, _check_device, _kernel, _unsupported, ndarray
 
 # _routines_linalg.pyx compute types
 COMPUTE_TYPE_TBD, COMPUTE_TYPE_DEFAULT, COMPUTE_TYPE_PEDANTIC, COMPUTE_TYPE_FP16 = 0, 1, 2, 3
@@ -138,3 +138,9 @@ def dot(a, b, out=None):
         return _kernel(np.multiply, [a, b], out=out)
     return matmul(a, b, out)
 
+
+
+ndarray.dot = lambda self, b, out=None: dot(self, b, out)
+ndarray.__matmul__ = lambda self, other: matmul(self, other)
+ndarray.__rmatmul__ = lambda self, other: matmul(other, self)
+_MODULE_FUNCTIONS.update(matmul=matmul, dot=dot)

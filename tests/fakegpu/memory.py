@@ -52,7 +52,8 @@ class Memory(BaseMemory):
             _raw[self.device_id] -= self.size
 
 
-_raw = [0] * runtime.N_DEVICES
+_raw = [0] * runtime.N_DEVICES      # bytes of raw (unpooled) allocations per device
+_all_pools = weakref.WeakSet()       # every live pool, for memGetInfo
 
 
 class PooledMemory(BaseMemory):
@@ -168,7 +169,6 @@ class MemoryPool:
         return self.device_pool().limit
 
 
-_all_pools = weakref.WeakSet()      # every live pool, for memGetInfo
 
 
 def bytes_held(device):
