@@ -108,6 +108,17 @@ def on_emu(emu):
 
 
 @pytest.fixture
+def no_gpu(monkeypatch):
+    """The no-GPU path, also where a GPU or the CuPy stand-in is visible: the backend's cached
+    probe says CuPy is installed but sees no GPU, for one test."""
+    from cugrad import backend
+
+    monkeypatch.setattr(backend, "_cupy_checked", True)
+    monkeypatch.setattr(backend, "_cupy", None)
+    monkeypatch.setattr(backend, "_cupy_unavailable_reason", "cupy is installed but no GPU is visible")
+
+
+@pytest.fixture
 def cp():
     """The cupy module when a GPU is visible (gpu tests)."""
     from cugrad import backend

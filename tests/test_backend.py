@@ -29,9 +29,7 @@ def test_a_device_must_be_a_string():
         backend.Device(0)
 
 
-def test_cuda_without_a_gpu_names_the_reason():
-    if cugrad.cuda.is_available():
-        pytest.skip("a GPU is visible here")
+def test_cuda_without_a_gpu_names_the_reason(no_gpu):
     with pytest.raises(RuntimeError, match="device cuda:0 requested but CUDA is not available: "):
         backend.get_device("cuda")
     assert backend.cuda_unavailable_reason()

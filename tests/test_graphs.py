@@ -152,9 +152,7 @@ def test_cuda_graph_api_is_exported():
             pass
 
 
-def test_cuda_graph_needs_a_gpu():
-    if cugrad.cuda.is_available():
-        pytest.skip("a GPU is visible")
+def test_cuda_graph_needs_a_gpu(no_gpu):
     assert not cugrad.cuda.is_capturing()
     with pytest.raises(RuntimeError, match="need a GPU"):
         with cugrad.cuda.graph(cugrad.cuda.CUDAGraph()):

@@ -68,9 +68,7 @@ def test_unknown_dtype_and_device():
         cugrad.tensor([[1.0], [1.0, 2.0]])
 
 
-def test_cuda_without_gpu_is_a_clear_error():
-    if cugrad.cuda.is_available():
-        pytest.skip("a GPU is visible")
+def test_cuda_without_gpu_is_a_clear_error(no_gpu):
     with pytest.raises(RuntimeError, match="device cuda:0 requested but CUDA is not available"):
         cugrad.tensor([1.0], device="cuda")
 
