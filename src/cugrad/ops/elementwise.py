@@ -160,7 +160,9 @@ class Where(Function):
         a, b = promote(a, b)
         xp = backend.array_module(cond, a, b)
         ctx.shapes = (shape_of(a), shape_of(b))
-        ctx.save_for_backward(xp.broadcast_to(cond, shape))
+        # a scalar condition (x ** 2's backward asks where(2 == 0, ...)) is filled, not broadcast:
+        # cupy.broadcast_to takes arrays only, and a fill needs no host copy (capture-safe)
+        ctx.save_for_backward(xp.broadcast_to(cond, shape) if backend.is_array(cond) else xp.full(shape, bool(cond)))
         z = xp.where(cond, a, b)
         if python_numbers and z.dtype.kind == "f":
             z = z.astype(backend.DEFAULT_FLOAT)  # two Python numbers: the default float dtype
