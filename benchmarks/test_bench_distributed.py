@@ -24,6 +24,7 @@ import cugrad.distributed as dist
 from cugrad import nn, optim
 from cugrad.nn.parallel import DistributedDataParallel
 
+from harness import full_size
 from workloads import CPU_MLP, HEADLINE, HEADLINE_BATCH, ours_precision
 
 GLOBAL_BATCH = 1024
@@ -87,12 +88,13 @@ def test_all_reduce_alone(benchmark, group):
 @pytest.mark.gpu
 def test_ddp_headline_step_gpu(benchmark, group, cuda):
     device = f"cuda:{dist.get_local_rank()}"
+    sizes, batch = (HEADLINE, HEADLINE_BATCH) if full_size("cuda") else (CPU_MLP, 128)   # small on the stand-in
     with cuda.cuda.Device(dist.get_local_rank()), ours_precision("tf32"):
         rng = np.random.default_rng(dist.get_rank())
-        x = cugrad.tensor(rng.standard_normal((HEADLINE_BATCH, HEADLINE[0]), dtype=np.float32), device=device)
-        y = cugrad.tensor(rng.integers(0, HEADLINE[-1], HEADLINE_BATCH), device=device)
+        x = cugrad.tensor(rng.standard_normal((batch, sizes[0]), dtype=np.float32), device=device)
+        y = cugrad.tensor(rng.integers(0, sizes[-1], batch), device=device)
         cugrad.manual_seed(0)
-        model = DistributedDataParallel(nn.MLP(HEADLINE, device=device))
+        model = DistributedDataParallel(nn.MLP(sizes, device=device))
         opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         loss_fn = nn.CrossEntropyLoss()
         sync = cuda.cuda.get_current_stream().synchronize
@@ -106,7 +108,7 @@ def test_ddp_headline_step_gpu(benchmark, group, cuda):
             return loss
 
         assert np.isfinite(step().item())
-        _run(benchmark, step, case="ddp_headline_step_tf32", local_batch=HEADLINE_BATCH, buckets=model.bucket_sizes)
+        _run(benchmark, step, case="ddp_headline_step_tf32", local_batch=batch, buckets=model.bucket_sizes)
 
 
 @pytest.mark.gpu
