@@ -269,6 +269,15 @@ def test_where_with_scalar_branch(device):
     assert check(lambda u: cugrad.where(const(x > 0, device), u, 0.0), [x], device)
 
 
+@pytest.mark.parametrize("cond", [True, False, np.bool_(True)])
+def test_where_with_a_scalar_condition(device, cond):
+    """A Python or NumPy bool as the condition (CuPy's broadcast_to takes arrays only)."""
+    x, y = np.array([-1.0, 2.0]), np.array([3.0, 4.0])
+    out = cugrad.where(cond, leaf(x, device), leaf(y, device))
+    np.testing.assert_array_equal(host(out), x if cond else y)
+    assert check(lambda u, v: cugrad.where(cond, u, v), [x, y], device)
+
+
 # --------------------------------------------------------------------------- matmul
 
 
