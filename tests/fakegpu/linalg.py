@@ -139,7 +139,6 @@ def dot(a, b, out=None):
     return matmul(a, b, out)
 
 
-
 ndarray.dot = lambda self, b, out=None: dot(self, b, out)
 ndarray.__matmul__ = lambda self, other: matmul(self, other)
 ndarray.__rmatmul__ = lambda self, other: matmul(other, self)
