@@ -161,8 +161,8 @@ def to_device(array, device: Device):
         return np.asarray(array)
     cp = cupy()
     with cp.cuda.Device(device.index):
-        if isinstance(array, cp.ndarray) and array.device.id != device.index:
-            return array.copy()  # cupy.asarray would hand back the array on its own GPU
+        # an array already there comes back as is; one on another GPU is copied to this, the
+        # current, device (CuPy 14.2 core.pyx, _array_from_cupy_ndarray); host values are uploaded
         return cp.asarray(array)
 
 
