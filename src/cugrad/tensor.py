@@ -399,15 +399,6 @@ class Tensor:
     def clip(self, min=None, max=None):
         return ops.clip(self, min, max)
 
-    def relu(self):
-        return ops.relu(self)
-
-    def sigmoid(self):
-        return ops.sigmoid(self)
-
-    def tanh(self):
-        return ops.tanh(self)
-
     def softmax(self, axis=None, *, dim=None):
         return ops.softmax(self, axis, dim=dim)
 
@@ -487,3 +478,18 @@ def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 
 from . import ops  # noqa: E402  (ops build on Tensor; Tensor methods delegate to them)
+
+
+def _activation_method(name):
+    op = ops.ACTIVATION_OPS[name]
+
+    def method(self, *args, **kwargs):
+        return op(self, *args, **kwargs)
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = op.__doc__
+    return method
+
+
+# x.relu(), x.sigmoid(), x.silu(), ...: one method per op of the activation table
+for _name in ops.ACTIVATION_OPS:
+    setattr(Tensor, _name, _activation_method(_name))
