@@ -27,6 +27,14 @@ N, D_in, H, D_out = 64, 1000, 100, 10
 GROUP = "seed-net-step"
 
 
+def sgd_update(*weights):
+    """The seed's update, in place under no_grad, then the gradients cleared."""
+    with cugrad.no_grad():
+        for w in weights:
+            w -= 1e-4 * w.grad
+            w.grad = None
+
+
 @pytest.fixture
 def data():
     """Same float32 init for both contenders: x, y, w1, w2."""
@@ -67,16 +75,11 @@ def test_seed_net_step_cugrad_cpu(benchmark, data):
     w2 = cugrad.tensor(data[3], requires_grad=True)
 
     def step():
-        nonlocal w1, w2
         h = F.sigmoid(x @ w1)
         y_pred = h @ w2
         loss = F.mse_loss(y_pred, y, reduction="sum")
         loss.backward()
-        with cugrad.no_grad():
-            w1 -= 1e-4 * w1.grad
-            w2 -= 1e-4 * w2.grad
-        w1.grad = None
-        w2.grad = None
+        sgd_update(w1, w2)
         return loss
 
     loss = benchmark(step)
@@ -91,14 +94,9 @@ def test_seed_net_step_cugrad_cpu_natural(benchmark, data):
     w2 = cugrad.tensor(data[3], requires_grad=True)
 
     def step():
-        nonlocal w1, w2
         loss = (((x @ w1).sigmoid() @ w2 - y) ** 2).sum()
         loss.backward()
-        with cugrad.no_grad():
-            w1 -= 1e-4 * w1.grad
-            w2 -= 1e-4 * w2.grad
-        w1.grad = None
-        w2.grad = None
+        sgd_update(w1, w2)
         return loss
 
     loss = benchmark(step)

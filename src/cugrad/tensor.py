@@ -480,8 +480,8 @@ def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
 from . import ops  # noqa: E402  (ops build on Tensor; Tensor methods delegate to them)
 
 
-def _activation_method(name):
-    op = ops.ACTIVATION_OPS[name]
+def _op_method(name):
+    op = getattr(ops, name)
 
     def method(self, *args, **kwargs):
         return op(self, *args, **kwargs)
@@ -490,6 +490,8 @@ def _activation_method(name):
     return method
 
 
-# x.relu(), x.sigmoid(), x.silu(), ...: one method per op of the activation table
-for _name in ops.ACTIVATION_OPS:
-    setattr(Tensor, _name, _activation_method(_name))
+# x.relu(), x.sigmoid(), x.silu(), ...: one method per op of the activation table; and the
+# elementwise ops PyTorch's Tensor has as methods (x.sin(), x.floor(), x.isnan(), ...)
+for _name in (*ops.ACTIVATION_OPS, "exp2", "log2", "log10", "rsqrt", "sin", "cos", "tan", "sinh", "cosh",
+              "sign", "floor", "ceil", "round", "trunc", "isnan", "isinf", "isfinite"):
+    setattr(Tensor, _name, _op_method(_name))
