@@ -201,3 +201,13 @@ def test_softplus_beta_threshold_matches_torch(beta, threshold):
     np.testing.assert_allclose(t.grad.numpy(), tx.grad.numpy(), rtol=1e-12, atol=1e-15)
     xs = np.array([-1.3, 0.2, 1.1])
     assert cugrad.gradcheck(lambda v: F.softplus(v, beta, 20.0), [cugrad.tensor(xs, requires_grad=True)])
+
+
+def test_softplus_default_is_exact_everywhere():
+    """No threshold by default (an intended difference from PyTorch, README): ln(1 + eˣ) at 25."""
+    t = cugrad.tensor(np.array([25.0, 40.0]), requires_grad=True)
+    y = F.softplus(t)
+    y.sum().backward()
+    np.testing.assert_allclose(y.numpy(), np.logaddexp(0, [25.0, 40.0]), rtol=1e-15)
+    assert y.numpy()[0] != 25.0
+    np.testing.assert_allclose(t.grad.numpy(), 1 / (1 + np.exp([-25.0, -40.0])), rtol=1e-15)

@@ -97,6 +97,11 @@ def _gelu_cdf(x):
     return 0.5 * (1 + np.asarray(_erf(x * _SQRT_HALF), dtype=x.dtype))
 
 
+def _neg(s, m):
+    """1 where s < 0, else 0; exp(s·_neg) stays finite for large positive s (no 0·∞)."""
+    return m.mask(s, -math.inf, 0)
+
+
 def _mish_d2(s, p, m):
     sg, t = m.sigmoid(s), m.tanh(m.softplus(s))
     return sg * (1 - t * t) * (2 + s * (1 - sg) - 2 * s * t * sg)
@@ -124,16 +129,16 @@ ROWS = (
     Act("elu", "ELU", "y = x if x > 0 else α(eˣ − 1);  dx = g·(1 if x > 0 else αeˣ)",
         lambda z, p: _piecewise(z > 0, z, p * np.expm1(np.minimum(z, 0))),
         lambda g, s, p: _piecewise(s > 0, g, g * p * np.exp(np.minimum(s, 0))), param=("alpha", 1.0),
-        d2=lambda s, p, m: m.mask(s, -math.inf, 0) * p * m.exp(s), gain=lambda p: math.sqrt(2.0), init="kaiming"),
+        d2=lambda s, p, m: _neg(s, m) * p * m.exp(s * _neg(s, m)), gain=lambda p: math.sqrt(2.0), init="kaiming"),
     Act("selu", "SELU", "y = λx if x > 0 else λα(eˣ − 1) (λ ≈ 1.0507, α ≈ 1.6733);  dx = g·λ(1 if x > 0 else αeˣ)",
         lambda z, p: SELU_SCALE * _piecewise(z > 0, z, SELU_ALPHA * np.expm1(np.minimum(z, 0))),
         lambda g, s, p: g * SELU_SCALE * _piecewise(s > 0, 1.0, SELU_ALPHA * np.exp(np.minimum(s, 0))),
-        d2=lambda s, p, m: m.mask(s, -math.inf, 0) * (SELU_SCALE * SELU_ALPHA) * m.exp(s), gain=lambda p: 0.75),
+        d2=lambda s, p, m: _neg(s, m) * (SELU_SCALE * SELU_ALPHA) * m.exp(s * _neg(s, m)), gain=lambda p: 0.75),
     Act("celu", "CELU", "y = x if x > 0 else α(e^(x/α) − 1) (α ≠ 0);  dx = g·(1 if x > 0 else e^(x/α))",
         lambda z, p: _piecewise(z > 0, z, p * np.expm1(np.minimum(z, 0) / p)),
         lambda g, s, p: _piecewise(s > 0, g, g * _exp_neg(np.minimum(s, 0) / p)), param=("alpha", 1.0),
         check=lambda p: None if p != 0 else "alpha must not be 0",
-        d2=lambda s, p, m: m.mask(s, -math.inf, 0) * m.exp(s / p) / p, gain=lambda p: math.sqrt(2.0), init="kaiming"),
+        d2=lambda s, p, m: _neg(s, m) * m.exp(s * _neg(s, m) / p) / p, gain=lambda p: math.sqrt(2.0), init="kaiming"),
     Act("mish", "Mish", "y = x·tanh(softplus x);  with t = tanh(softplus x): dx = g·(t + xσ(x)(1 − t²))",
         lambda z, p: z * np.tanh(_softplus(z)),
         lambda g, s, p: g * (np.tanh(_softplus(s)) + s * _sigmoid(s) * (1 - np.tanh(_softplus(s)) ** 2)),

@@ -98,7 +98,7 @@ class GELU(Module):
 
 
 class Softplus(Module):
-    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+    def __init__(self, beta: float = 1.0, threshold: float | None = None):
         super().__init__()
         self.beta, self.threshold = beta, threshold
 

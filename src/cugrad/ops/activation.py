@@ -64,7 +64,7 @@ class _Diff:
 
     @staticmethod
     def softplus(x):
-        return Softplus.apply(x, 1.0, 20.0)
+        return Softplus.apply(x, 1.0, None)
 
     @staticmethod
     def mask(s, lo, hi):
@@ -119,7 +119,7 @@ class BiasGrad(Function):
 
 
 class Softplus(Function):
-    """y = ln(1 + e^(βx))/β (as logaddexp(0, βx)/β), and y = x where βx > threshold;
+    """y = ln(1 + e^(βx))/β (as logaddexp(0, βx)/β), and y = x where βx > threshold (if given);
     dL/dx = g·σ(βx) (g where βx > threshold)."""
 
     fp_quiet = True
@@ -128,10 +128,12 @@ class Softplus(Function):
     def forward(ctx, x, beta, threshold):
         xp = backend.array_module(x)
         bx = x * beta
-        linear = bx > threshold
-        ctx.beta, ctx.linear = beta, linear
+        y = xp.asarray(xp.logaddexp(0, bx) / beta).astype(x.dtype, copy=False)
+        ctx.beta, ctx.linear = beta, None if threshold is None else bx > threshold
+        if ctx.linear is not None:
+            y = xp.asarray(xp.where(ctx.linear, x, y))
         ctx.save_for_backward(x)
-        return xp.asarray(xp.where(linear, x, xp.logaddexp(0, bx) / beta)).astype(x.dtype, copy=False)
+        return y
 
     @staticmethod
     def backward(ctx, g):
@@ -139,7 +141,8 @@ class Softplus(Function):
         bx = x if ctx.beta == 1 else x * ctx.beta
         if type(bx) is not type(x):          # a NumPy scalar from a 0-d array
             bx = backend.array_module(x).asarray(bx)
-        return g * where(ctx.linear, 1.0, _Diff.sigmoid(bx)), None, None
+        slope = _Diff.sigmoid(bx)
+        return g * (slope if ctx.linear is None else where(ctx.linear, 1.0, slope)), None, None
 
 
 class Softmax(Function):
@@ -232,11 +235,12 @@ def bias_grad(dz):
     return BiasGrad.apply(dz)
 
 
-def softplus(x, beta=1.0, threshold=20.0):
-    """ln(1 + e^(βx))/β, reverting to x where βx > threshold (PyTorch's)."""
+def softplus(x, beta=1.0, threshold=None):
+    """ln(1 + e^(βx))/β, exact everywhere by default; with a ``threshold`` (PyTorch's default is
+    20) it reverts to x where βx > threshold, as PyTorch's."""
     if not beta > 0:
         raise ValueError(f"softplus: beta must be > 0, got {beta}")
-    return Softplus.apply(as_float(x), float(beta), float(threshold))
+    return Softplus.apply(as_float(x), float(beta), None if threshold is None else float(threshold))
 
 
 def gelu(x, approximate="tanh"):
