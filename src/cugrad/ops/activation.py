@@ -45,6 +45,8 @@ class Activation(Function):
     @staticmethod
     def backward(ctx, g):
         (s,) = ctx.saved
+        if not ctx.create_graph:                 # raw arrays: the kernel itself, no graph node
+            return kernels.activation_backward(g, s, ctx.activation, ctx.p), None, None
         return ActivationGrad.apply(g, s, ctx.activation, ctx.p), None, None
 
 
