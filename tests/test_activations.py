@@ -48,16 +48,18 @@ def test_the_table_and_the_kernel_enum_list_the_same_activations():
 
 @pytest.mark.parametrize("shape", [(), (0,), (3, 4)])
 @pytest.mark.parametrize("name", NAMES)
-def test_values_and_gradients_match_torch(name, shape):
+def test_values_and_gradients_match_torch(name, shape, device):
+    """On "cuda" (a GPU, or the suite's stand-in running the kernels on the host emulator) the
+    fused kernels themselves."""
     rng = np.random.default_rng(3)
     x = rng.uniform(-8, 8, shape)
     g = rng.standard_normal(shape)
     p = PARAM.get(name)
-    t = cugrad.tensor(x, requires_grad=True)
+    t = cugrad.tensor(x, requires_grad=True, device=device)
     y = call(name, t)
     assert y.shape == shape and y.dtype == np.float64
     np.testing.assert_allclose(y.numpy(), torch_forward(name, x, p), rtol=1e-12, atol=1e-15)
-    y.backward(cugrad.tensor(g))
+    y.backward(cugrad.tensor(g, device=device))
     np.testing.assert_allclose(t.grad.numpy(), torch_grad(name, g, x if ACTIVATION_TABLE[name].saves == "x"
                                                           else y.numpy(), p), **grad_tol(name, np.float64))
 
@@ -91,14 +93,14 @@ def test_gradcheck_first_and_second_derivative(name):
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if n != "hardsigmoid"])  # torch: not implemented
-def test_second_derivative_matches_torch(name):
+def test_second_derivative_matches_torch(name, device):
     torch = pytest.importorskip("torch")
     x = smooth_points(np.random.default_rng(6), (9,))
     p = PARAM.get(name)
     tx = torch.tensor(x, requires_grad=True)
     (tg,) = torch.autograd.grad(torch_fn(name, p)(tx).sum(), [tx], create_graph=True)
     (tgg,) = torch.autograd.grad((tg * tg * tx).sum(), [tx])    # * x: a graph even where act'' = 0
-    t = cugrad.tensor(x, requires_grad=True)
+    t = cugrad.tensor(x, requires_grad=True, device=device)
     (g,) = cugrad.grad(call(name, t).sum(), [t], create_graph=True)
     (gg,) = cugrad.grad((g * g * t).sum(), [t])
     np.testing.assert_allclose(gg.numpy(), tgg.numpy(), rtol=1e-10, atol=1e-12)
