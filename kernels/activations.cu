@@ -3,14 +3,35 @@
 // Python wrappers make them so).
 #include "common.cuh"
 
-enum { ACT_IDENTITY = 0, ACT_RELU = 1, ACT_LEAKY_RELU = 2, ACT_SIGMOID = 3, ACT_TANH = 4 };
+// The activation codes. src/cugrad/kernels/activation_table.py reads this enum (ACT_<NAME> = n)
+// and holds one row per entry: the NumPy twin, the second derivative, the init gain.
+enum {
+    ACT_IDENTITY = 0, ACT_RELU = 1, ACT_LEAKY_RELU = 2, ACT_SIGMOID = 3, ACT_TANH = 4, ACT_SILU = 5,
+    ACT_ELU = 6, ACT_SELU = 7, ACT_CELU = 8, ACT_MISH = 9, ACT_HARDSWISH = 10, ACT_HARDSIGMOID = 11,
+    ACT_RELU6 = 12, ACT_SOFTSIGN = 13, ACT_LOGSIGMOID = 14, ACT_GELU = 15
+};
 
-template <typename A> __device__ __forceinline__ A apply_act(A z, int act, A slope) {
+#define SELU_SCALE 1.0507009873554804934193349852946
+#define SELU_ALPHA 1.6732632423543772848170429916717
+
+// act(z); `p` is the activation's one parameter (leaky_relu's slope, elu's and celu's alpha).
+template <typename A> __device__ __forceinline__ A apply_act(A z, int act, A p) {
     switch (act) {
         case ACT_RELU: return z > A(0) ? z : A(0);
-        case ACT_LEAKY_RELU: return z > A(0) ? z : z * slope;
+        case ACT_LEAKY_RELU: return z > A(0) ? z : z * p;
         case ACT_SIGMOID: return cg_sigmoid(z);
         case ACT_TANH: return cg_tanh(z);
+        case ACT_SILU: return z * cg_sigmoid(z);
+        case ACT_ELU: return z > A(0) ? z : p * cg_expm1(z);
+        case ACT_SELU: return A(SELU_SCALE) * (z > A(0) ? z : A(SELU_ALPHA) * cg_expm1(z));
+        case ACT_CELU: return z > A(0) ? z : p * cg_expm1(z / p);
+        case ACT_MISH: return z * cg_tanh(cg_softplus(z));
+        case ACT_HARDSWISH: return z <= A(-3) ? A(0) : z >= A(3) ? z : z * (z + A(3)) / A(6);
+        case ACT_HARDSIGMOID: return z <= A(-3) ? A(0) : z >= A(3) ? A(1) : z / A(6) + A(0.5);
+        case ACT_RELU6: return z > A(0) ? (z < A(6) ? z : A(6)) : A(0);
+        case ACT_SOFTSIGN: return z / (A(1) + (z < A(0) ? -z : z));
+        case ACT_LOGSIGMOID: return -cg_softplus(-z);
+        case ACT_GELU: return A(0.5) * z * (A(1) + cg_erf(z * A(0.70710678118654752440084436210485)));
         default: return z;
     }
 }
@@ -33,18 +54,36 @@ __global__ void bias_act(const T* x, const T* bias, T* y, i64 n, i64 cols, int h
     }
 }
 
-// The activation's derivative applied to the upstream gradient, from the saved output y.
-template <typename A> __device__ __forceinline__ A act_grad(A gv, A yv, int act, A slope) {
+// The activation's derivative applied to the upstream gradient, from the saved array s: the output
+// y for identity, relu, leaky_relu, sigmoid and tanh, the input x for the rest (the table's `saves`).
+template <typename A> __device__ __forceinline__ A act_grad(A gv, A s, int act, A p) {
     switch (act) {
-        case ACT_RELU: return yv > A(0) ? gv : A(0);
-        case ACT_LEAKY_RELU: return yv > A(0) ? gv : gv * slope;
-        case ACT_SIGMOID: return gv * yv * (A(1) - yv);
-        case ACT_TANH: return gv * (A(1) - yv * yv);
+        case ACT_RELU: return s > A(0) ? gv : A(0);
+        case ACT_LEAKY_RELU: return s > A(0) ? gv : gv * p;
+        case ACT_SIGMOID: return gv * s * (A(1) - s);
+        case ACT_TANH: return gv * (A(1) - s * s);
+        case ACT_SILU: { A sg = cg_sigmoid(s); return gv * sg * (A(1) + s * (A(1) - sg)); }
+        case ACT_ELU: return s > A(0) ? gv : gv * p * cg_exp(s);
+        case ACT_SELU: return gv * A(SELU_SCALE) * (s > A(0) ? A(1) : A(SELU_ALPHA) * cg_exp(s));
+        case ACT_CELU: return s > A(0) ? gv : gv * cg_exp(s / p);
+        case ACT_MISH: {
+            A t = cg_tanh(cg_softplus(s));
+            return gv * (t + s * cg_sigmoid(s) * (A(1) - t * t));
+        }
+        case ACT_HARDSWISH: return s <= A(-3) ? A(0) : s < A(3) ? gv * (s / A(3) + A(0.5)) : gv;
+        case ACT_HARDSIGMOID: return s > A(-3) && s < A(3) ? gv / A(6) : A(0);
+        case ACT_RELU6: return s > A(0) && s < A(6) ? gv : A(0);
+        case ACT_SOFTSIGN: { A d = A(1) + (s < A(0) ? -s : s); return gv / (d * d); }
+        case ACT_LOGSIGMOID: return gv * cg_sigmoid(-s);
+        case ACT_GELU: {
+            const A c = A(0.70710678118654752440084436210485), k = A(0.39894228040143267793994605993438);
+            return gv * (A(0.5) * (A(1) + cg_erf(s * c)) + s * k * cg_exp(A(-0.5) * s * s));
+        }
         default: return gv;
     }
 }
 
-// dx from the upstream gradient g and the saved output y.
+// dx from the upstream gradient g and the saved array y (see act_grad).
 template <typename T>
 __global__ void act_backward(const T* g, const T* y, T* dx, i64 n, int act,
                              typename acc_of<T>::type slope) {

@@ -58,6 +58,12 @@ __device__ __forceinline__ float cg_sqrt(float x) { return sqrtf(x); }
 __device__ __forceinline__ double cg_sqrt(double x) { return sqrt(x); }
 __device__ __forceinline__ float cg_tanh(float x) { return tanhf(x); }
 __device__ __forceinline__ double cg_tanh(double x) { return tanh(x); }
+__device__ __forceinline__ float cg_expm1(float x) { return expm1f(x); }
+__device__ __forceinline__ double cg_expm1(double x) { return expm1(x); }
+__device__ __forceinline__ float cg_log1p(float x) { return log1pf(x); }
+__device__ __forceinline__ double cg_log1p(double x) { return log1p(x); }
+__device__ __forceinline__ float cg_erf(float x) { return erff(x); }
+__device__ __forceinline__ double cg_erf(double x) { return erf(x); }
 __device__ __forceinline__ float cg_max(float a, float b) { return fmaxf(a, b); }
 __device__ __forceinline__ double cg_max(double a, double b) { return fmax(a, b); }
 
@@ -66,6 +72,11 @@ template <typename A> __device__ __forceinline__ A cg_sigmoid(A x) {
     if (x >= A(0)) return A(1) / (A(1) + cg_exp(-x));
     A e = cg_exp(x);
     return e / (A(1) + e);
+}
+
+// ln(1 + e^x) without overflow: max(x, 0) + ln(1 + e^-|x|).
+template <typename A> __device__ __forceinline__ A cg_softplus(A x) {
+    return (x > A(0) ? x : A(0)) + cg_log1p(cg_exp(x > A(0) ? -x : x));
 }
 
 __device__ __forceinline__ i64 global_thread() { return (i64)blockIdx.x * blockDim.x + threadIdx.x; }

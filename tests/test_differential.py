@@ -548,6 +548,13 @@ def t_softplus(x):
     return _Softplus.apply(x)
 
 
+def t_hardsigmoid(x):
+    """relu6(x + 3)/6 with gradient 1/6 on (−3, 3) from PyTorch primitives: PyTorch's own
+    hardsigmoid multiplies its gradient by 1/6 rounded to float32 (3e-8 relative) and has no second
+    derivative."""
+    return torch.where((x > -3) & (x < 3), x / 6 + 0.5, (x >= 3).to(x.dtype))
+
+
 def t_getitem(x, index):
     return x[index]
 
@@ -690,6 +697,20 @@ OPS = [
     Op("exp", ops.exp, torch.exp, unary()),
     Op("log", ops.log, torch.log, unary()),
     Op("sqrt", ops.sqrt, torch.sqrt, unary()),
+    Op("rsqrt", ops.rsqrt, torch.rsqrt, unary()),
+    Op("exp2", ops.exp2, torch.exp2, unary()),
+    Op("log2", ops.log2, torch.log2, unary()),
+    Op("log10", ops.log10, torch.log10, unary()),
+    Op("sin", ops.sin, torch.sin, unary()),
+    Op("cos", ops.cos, torch.cos, unary()),
+    Op("tan", ops.tan, torch.tan, unary()),
+    Op("sinh", ops.sinh, torch.sinh, unary()),
+    Op("cosh", ops.cosh, torch.cosh, unary()),
+    Op("sign", ops.sign, torch.sign, unary()),
+    Op("floor", ops.floor, torch.floor, unary()),
+    Op("ceil", ops.ceil, torch.ceil, unary()),
+    Op("round", ops.round, torch.round, unary()),
+    Op("trunc", ops.trunc, torch.trunc, unary()),
     Op("maximum", ops.maximum, torch.maximum, pairs()),
     Op("minimum", ops.minimum, torch.minimum, pairs()),
     Op("clip", ops.clip, torch.clamp, clip_cases()),
@@ -705,6 +726,18 @@ OPS = [
     Op("tanh", F.tanh, torch.tanh, unary(), lambda c: (0.0, 1.0)),
     Op("softplus", F.softplus, t_softplus, unary()),
     Op("gelu", F.gelu, lambda x: TF.gelu(x, approximate="tanh"), unary(), gelu_terms),
+    Op("gelu exact", lambda x: F.gelu(x, approximate="none"), TF.gelu, unary()),
+    Op("silu", F.silu, TF.silu, unary()),
+    # (alphas exact in float32: PyTorch's float64 celu takes 1/alpha in float32)
+    Op("elu", F.elu, TF.elu, unary(alpha=st.sampled_from((1.0, 0.5, 2.0)))),
+    Op("celu", F.celu, TF.celu, unary(alpha=st.sampled_from((1.0, 0.5, 2.0)))),
+    Op("selu", F.selu, TF.selu, unary()),
+    Op("mish", F.mish, TF.mish, unary()),
+    Op("hardswish", F.hardswish, TF.hardswish, unary()),
+    Op("hardsigmoid", F.hardsigmoid, t_hardsigmoid, unary()),
+    Op("relu6", F.relu6, TF.relu6, unary()),
+    Op("softsign", F.softsign, TF.softsign, unary()),
+    Op("logsigmoid", F.logsigmoid, TF.logsigmoid, unary()),
     Op("softmax", F.softmax, torch.softmax, along_axis(elements=logits_elements()), softmax_terms),
     Op("log_softmax", F.log_softmax, torch.log_softmax, along_axis(elements=logits_elements()), softmax_terms),
     Op("dropout", F.dropout, TF.dropout,

@@ -6,29 +6,24 @@ import numpy as np
 import pytest
 
 from cugrad import kernels as K
+from activation_refs import grad_tol, saved, torch_forward, torch_grad
 from kernel_cases import DTYPES, LAYOUTS, SIZES, tol
 
 rng = np.random.default_rng(7)
 ACTS = list(K.ACTIVATIONS)
 
 
-def ref_act(z, act, slope=0.01):
-    z = z.astype(np.float64)
-    return {"identity": z, "relu": np.maximum(z, 0), "leaky_relu": np.where(z > 0, z, slope * z),
-            "sigmoid": 1 / (1 + np.exp(-np.clip(z, -700, 700))), "tanh": np.tanh(z)}[act]
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("act", ACTS)
 def test_bias_activation_twin(act, dtype):
     x, b = rng.standard_normal((50, 7)).astype(dtype) * 3, rng.standard_normal(7).astype(dtype)
-    want = ref_act(x.astype(np.float64) + b, act, 0.2)
+    want = torch_forward(act, x.astype(np.float64) + b, 0.2)
     got = K.bias_activation(x, b, act, 0.2)
     assert got.dtype == dtype and got.shape == x.shape
     np.testing.assert_allclose(got, want, rtol=tol(dtype)["rtol"] * 4, atol=tol(dtype)["atol"] * 4)
     y = x.copy()
     assert K.bias_activation(y, None, act, 0.2, out=y) is y
-    np.testing.assert_allclose(y, ref_act(x, act, 0.2), **tol(dtype))
+    np.testing.assert_allclose(y, torch_forward(act, x, 0.2), **tol(dtype))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -47,14 +42,12 @@ def test_sigmoid_is_finite_at_extremes(dtype):
 def test_activation_backward_twin(act, dtype):
     z = rng.standard_normal(200).astype(dtype) * 2
     g = rng.standard_normal(200).astype(dtype)
-    y = K.bias_activation(z, None, act, 0.3)
-    zz, gg, yy = (a.astype(np.float64) for a in (z, g, y))
-    want = {"identity": gg, "relu": gg * (zz > 0), "leaky_relu": np.where(zz > 0, gg, 0.3 * gg),
-            "sigmoid": gg * yy * (1 - yy), "tanh": gg * (1 - yy * yy)}[act]
-    np.testing.assert_allclose(K.activation_backward(g, y, act, 0.3), want, **tol(dtype))
+    s = saved(act, z, K.bias_activation(z, None, act, 0.25))
+    want = torch_grad(act, g, s, 0.25)
+    np.testing.assert_allclose(K.activation_backward(g, s, act, 0.25), want, **grad_tol(act, dtype))
     out = g.copy()                                   # in place over g
-    K.activation_backward(out, y, act, 0.3, out=out)
-    np.testing.assert_allclose(out, want, **tol(dtype))
+    K.activation_backward(out, s, act, 0.25, out=out)
+    np.testing.assert_allclose(out, want, **grad_tol(act, dtype))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -62,18 +55,16 @@ def test_activation_backward_twin(act, dtype):
 def test_activation_backward_bias_grad_twin(act, dtype):
     z = rng.standard_normal((3, 40, 9)).astype(dtype) * 2
     g = rng.standard_normal((3, 40, 9)).astype(dtype)
-    y = K.bias_activation(z, None, act, 0.3)
-    gg, yy = g.astype(np.float64), y.astype(np.float64)
-    want = {"identity": gg, "relu": gg * (yy > 0), "leaky_relu": np.where(yy > 0, gg, 0.3 * gg),
-            "sigmoid": gg * yy * (1 - yy), "tanh": gg * (1 - yy * yy)}[act]
-    dx, db = K.activation_backward(g, y, act, 0.3, bias_grad=True)
+    y = saved(act, z, K.bias_activation(z, None, act, 0.25))
+    want = torch_grad(act, g, y, 0.25)
+    dx, db = K.activation_backward(g, y, act, 0.25, bias_grad=True)
     assert dx.dtype == dtype and dx.shape == g.shape and db.dtype == dtype and db.shape == (9,)
-    np.testing.assert_allclose(dx, want, **tol(dtype))
+    np.testing.assert_allclose(dx, want, **grad_tol(act, dtype))
     np.testing.assert_allclose(db, want.sum(axis=(0, 1)), rtol=tol(dtype)["rtol"],
                                atol=0.1 if np.dtype(dtype).itemsize == 2 else 1e-5)
     out = g.copy()                                   # in place over g
-    assert K.activation_backward(out, y, act, 0.3, out=out, bias_grad=True)[0] is out
-    np.testing.assert_allclose(out, want, **tol(dtype))
+    assert K.activation_backward(out, y, act, 0.25, out=out, bias_grad=True)[0] is out
+    np.testing.assert_allclose(out, want, **grad_tol(act, dtype))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

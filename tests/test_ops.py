@@ -129,6 +129,19 @@ def test_pow_forms(device):
     np.testing.assert_allclose(host(2.0 ** leaf(signed, device)), 2.0**signed)
 
 
+@pytest.mark.parametrize("exponent", [0, 1, 2, 3, 0.5, -1, 2.0])
+def test_pow_python_exponent_gradients(exponent, device):
+    """A Python exponent takes the unmasked rule g·b·a^(b−1) (0 for b = 0, as PyTorch's), first
+    and second order, including at a = 0 for the integer exponents."""
+    x = np.array([0.0, 0.5, 1.5, 2.0]) if exponent >= 1 or exponent == 0 else np.array([0.5, 1.5, 2.0])
+    t = leaf(x, device)
+    (g,) = cugrad.grad((t**exponent).sum(), [t], create_graph=True)
+    np.testing.assert_allclose(host(g), 0.0 if exponent == 0 else exponent * x ** (exponent - 1), rtol=1e-12)
+    if exponent not in (0, 1):
+        (gg,) = cugrad.grad(g.sum(), [t])
+        np.testing.assert_allclose(host(gg), exponent * (exponent - 1) * x ** (exponent - 2), rtol=1e-12)
+
+
 def test_neg(device):
     x = np.random.default_rng(7).standard_normal((3, 4))
     np.testing.assert_array_equal(host(-leaf(x, device)), -x)

@@ -23,6 +23,23 @@ from .graphs import compile_step
 from .io import CheckpointError, load, save
 from .precision import autocast, get_matmul_precision, set_matmul_precision
 from .ops import (
+    ceil,
+    cos,
+    cosh,
+    exp2,
+    floor,
+    isfinite,
+    isinf,
+    isnan,
+    log10,
+    log2,
+    round,
+    rsqrt,
+    sign,
+    sin,
+    sinh,
+    tan,
+    trunc,
     abs,
     argmax,
     clip,
@@ -61,6 +78,7 @@ __all__ = [
     # ops
     "abs", "argmax", "clip", "concatenate", "exp", "log", "matmul", "max", "maximum", "mean", "min", "minimum",
     "reshape", "sqrt", "stack", "std", "sum", "transpose", "var", "where",
+    "ceil", "cos", "cosh", "exp2", "floor", "isfinite", "isinf", "isnan", "log10", "log2", "round", "rsqrt", "sign", "sin", "sinh", "tan", "trunc",
     # devices, precision, data, checkpoints
     "device", "autocast", "get_matmul_precision", "set_matmul_precision", "DataError", "DataLoader",
     "CheckpointError", "load", "save",

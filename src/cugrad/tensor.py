@@ -403,15 +403,6 @@ class Tensor:
     def clip(self, min=None, max=None):
         return ops.clip(self, min, max)
 
-    def relu(self):
-        return ops.relu(self)
-
-    def sigmoid(self):
-        return ops.sigmoid(self)
-
-    def tanh(self):
-        return ops.tanh(self)
-
     def softmax(self, axis=None, *, dim=None):
         return ops.softmax(self, axis, dim=dim)
 
@@ -491,3 +482,20 @@ def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 
 from . import ops  # noqa: E402  (ops build on Tensor; Tensor methods delegate to them)
+
+
+def _op_method(name):
+    op = getattr(ops, name)
+
+    def method(self, *args, **kwargs):
+        return op(self, *args, **kwargs)
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = op.__doc__
+    return method
+
+
+# x.relu(), x.sigmoid(), x.silu(), ...: one method per op of the activation table; and the
+# elementwise ops PyTorch's Tensor has as methods (x.sin(), x.floor(), x.isnan(), ...)
+for _name in (*ops.ACTIVATION_OPS, "exp2", "log2", "log10", "rsqrt", "sin", "cos", "tan", "sinh", "cosh",
+              "sign", "floor", "ceil", "round", "trunc", "isnan", "isinf", "isfinite"):
+    setattr(Tensor, _name, _op_method(_name))

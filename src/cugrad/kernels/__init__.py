@@ -13,10 +13,12 @@ The kernel path reaches compiled modules, allocation and grid sizing through one
 *driver* (``CupyDriver`` on a GPU). The test bench swaps in a host emulator with
 ``use_driver(...)``, and the real wrappers then run the kernels on NumPy arrays.
 
-One module per .cu file, each wrapper beside its NumPy twin: ``activations``, ``softmax_xent``,
+One module per .cu file, each wrapper beside its NumPy twin: ``activations`` (the twins' math in
+``activation_table``, one row per activation), ``softmax_xent``,
 ``optim``, ``random``; ``loader`` finds and compiles the sources and holds the driver, ``launch``
 the helpers every wrapper shares.
 """
+from .activation_table import TABLE as ACTIVATION_TABLE
 from .activations import ACTIVATIONS, activation_backward, bias_activation, bias_grad
 from .loader import (
     FAMILIES,
@@ -36,5 +38,5 @@ __all__ = [
     "bias_activation", "activation_backward", "bias_grad", "softmax_xent_forward",
     "softmax_xent_backward", "sgd_step", "adam_step", "uniform", "normal", "counters_used",
     "compile_options", "compile_ptx", "kernel_source", "kernel_dir", "use_driver", "CupyDriver",
-    "NAME_EXPRESSIONS", "FAMILIES", "ACTIVATIONS",
+    "NAME_EXPRESSIONS", "FAMILIES", "ACTIVATIONS", "ACTIVATION_TABLE",
 ]

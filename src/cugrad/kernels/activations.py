@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from .launch import BLOCK, _acc, _contig, _ctype, _finish, _from_f32, _is_16bit, _output, _vector_grid
+from .activation_table import CODES, TABLE
 from .loader import _driver, _on_device
 
-
-ACTIVATIONS = {"identity": 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4}
+ACTIVATIONS = CODES  # name -> the kernel's code (the .cu's enum)
+_ROWS = {code: TABLE[name] for name, code in CODES.items()}
 
 
 def _act_code(activation, fn):
@@ -21,8 +22,9 @@ def _act_code(activation, fn):
 def bias_activation(x, bias, activation, negative_slope=0.01, out=None):
     """y = act(x + bias), bias None or 1-D of length x.shape[-1] broadcast over rows.
 
-    activation: identity | relu | leaky_relu (z>0 ? z : slope*z) | sigmoid (overflow-safe) | tanh.
-    ``out`` may be ``x`` itself (in place on a GEMM result)."""
+    activation: a name of ``ACTIVATIONS`` (the rows of activation_table); ``negative_slope`` is
+    its parameter (leaky_relu's slope, elu's and celu's alpha). ``out`` may be ``x`` itself (in
+    place on a GEMM result)."""
     act = _act_code(activation, "bias_activation")
     ct = _ctype(x.dtype, "bias_activation")          # floating dtypes only, on either path
     if bias is not None and (bias.ndim != 1 or bias.shape[0] != (x.shape[-1] if x.ndim else 1)):
@@ -58,27 +60,16 @@ def _np_bias_activation(x, bias, act, slope, out):
         elif out is not x:
             np.copyto(out, x)
         y = out
-    if act == 1:
-        np.maximum(y, 0, out=y)
-    elif act == 2:
-        np.multiply(y, slope, out=y, where=y <= 0)
-    elif act == 3:
-        # 1/(1+exp(-z)) has no cancellation for any z; where exp(-z) overflows to inf the result
-        # is exactly 0 (not a denormal, which would slow every BLAS call that reads it).
-        with np.errstate(over="ignore"):
-            np.negative(y, out=y)
-            np.exp(y, out=y)
-            y += 1
-            np.reciprocal(y, out=y)
-    elif act == 4:
-        np.tanh(y, out=y)
+    r = _ROWS[act].forward(y, slope)
+    if r is not y:
+        np.copyto(y, r)
     return y
 
 
 def activation_backward(g, y, activation, negative_slope=0.01, out=None, bias_grad=False):
-    """dx from the upstream gradient g and the saved OUTPUT y, in one pass:
-    relu g*(y>0); leaky_relu y>0 ? g : slope*g (slope >= 0); sigmoid g*y*(1-y); tanh g*(1-y*y);
-    identity g.
+    """dx = g·act'(x) from the upstream gradient g and the saved array y, in one pass: the
+    activation's output where its table row ``saves`` "y" (identity, relu, leaky_relu, sigmoid,
+    tanh), its input otherwise.
 
     bias_grad=True returns ``(dx, db)``, db the bias gradient of dx (``bias_grad(dx)``: the sum over
     every axis but the last, shape (g.shape[-1],)); on the GPU accumulated in the same pass that
@@ -158,25 +149,10 @@ def _np_activation_backward(g, y, act, slope, out):
     if _is_16bit(g.dtype):          # float16/bfloat16: in float32, rounded once, like the kernel
         r = _np_activation_backward(g.astype(np.float32), y.astype(np.float32), act, slope, None)
         return _from_f32(r, g.dtype, out)
+    r = _ROWS[act].grad(g, y, slope)
     if out is None:
-        out = np.empty_like(g)
-    if act == 1:
-        np.multiply(g, y > 0, out=out)
-    elif act == 2:
-        neg = y <= 0
-        if out is not g:
-            np.copyto(out, g)
-        np.multiply(out, slope, out=out, where=neg)
-    elif act == 3:
-        t = np.subtract(1, y, out=np.empty_like(y))  # out=: an array even when y is 0-d
-        np.multiply(t, y, out=t)
-        np.multiply(g, t, out=out)
-    elif act == 4:
-        t = np.multiply(y, y, out=np.empty_like(y))
-        np.subtract(1, t, out=t)
-        np.multiply(g, t, out=out)
-    elif out is not g:
-        np.copyto(out, g)
+        return np.asarray(r, dtype=g.dtype)
+    np.copyto(out, r)
     return out
 
 

@@ -1,25 +1,14 @@
 """``cugrad.nn``: modules, initialisers, losses and the functional API."""
-from . import functional, init, parallel
-from .layers import (
-    ACTIVATIONS,
-    GELU,
-    MLP,
-    Dropout,
-    Identity,
-    LayerNorm,
-    LeakyReLU,
-    Linear,
-    ReLU,
-    Sequential,
-    Sigmoid,
-    Softplus,
-    Tanh,
-)
+from . import functional, init, layers, parallel
+from .layers import ACTIVATIONS, GELU, MLP, Dropout, Identity, LayerNorm, Linear, Sequential, Softplus
 from .loss import CrossEntropyLoss, HingeLoss, MSELoss
 from .module import Module, Parameter
 
+# ReLU, LeakyReLU, Sigmoid, Tanh, SiLU, ELU, ...: the modules of the activation table's rows
+globals().update({name: getattr(layers, name) for name in layers.__all__})
+
 __all__ = [
-    "functional", "init", "parallel", "Module", "Parameter", "Linear", "Identity", "ReLU", "LeakyReLU", "Sigmoid",
-    "Tanh", "GELU", "Softplus", "Dropout", "LayerNorm", "Sequential", "MLP", "CrossEntropyLoss",
-    "MSELoss", "HingeLoss", "ACTIVATIONS",
-]
+    "functional", "init", "parallel", "Module", "Parameter", "Linear", "Identity", "GELU", "Softplus",
+    "Dropout", "LayerNorm", "Sequential", "MLP", "CrossEntropyLoss", "MSELoss", "HingeLoss", "ACTIVATIONS",
+] + [name for name in layers.__all__ if name not in ("Linear", "Identity", "GELU", "Softplus", "Dropout",
+                                                      "LayerNorm", "Sequential", "MLP", "ACTIVATIONS")]

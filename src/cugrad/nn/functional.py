@@ -1,10 +1,12 @@
 """``cugrad.nn.functional``: activations, losses, the fused linear op and dropout."""
-from ..ops.activation import gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, softplus, tanh
+from ..ops.activation import OPS as _ACTIVATION_OPS
+from ..ops.activation import log_softmax, softmax, softplus
 from ..ops.dropout import dropout
 from ..ops.linalg import linear
 from ..ops.loss import cross_entropy, hinge_loss, l2_penalty, mse_loss
 
 __all__ = [
-    "cross_entropy", "dropout", "gelu", "hinge_loss", "l2_penalty", "leaky_relu", "linear",
-    "log_softmax", "mse_loss", "relu", "sigmoid", "softmax", "softplus", "tanh",
-]
+    "cross_entropy", "dropout", "hinge_loss", "l2_penalty", "linear",
+    "log_softmax", "mse_loss", "softmax", "softplus",
+] + list(_ACTIVATION_OPS)
+globals().update(_ACTIVATION_OPS)  # relu, sigmoid, silu, ...: one per row of kernels.ACTIVATION_TABLE

@@ -10,6 +10,7 @@ import math
 
 from .. import backend, random
 from ..autograd import no_grad
+from ..kernels import ACTIVATION_TABLE
 
 __all__ = ["calculate_gain", "xavier_uniform_", "xavier_normal_", "kaiming_normal_", "kaiming_uniform_",
            "uniform_", "normal_", "zeros_", "ones_", "constant_"]
@@ -24,16 +25,13 @@ def _fans(tensor):
 
 
 def calculate_gain(nonlinearity: str, param=None) -> float:
-    """The recommended std gain for ``nonlinearity`` (PyTorch's table)."""
-    if nonlinearity in ("linear", "identity", "sigmoid", None):
+    """The recommended std gain for ``nonlinearity``: the activation table's row (PyTorch's values
+    where PyTorch has one), 1 for "linear"."""
+    if nonlinearity in ("linear", None):
         return 1.0
-    if nonlinearity == "tanh":
-        return 5.0 / 3.0
-    if nonlinearity in ("relu", "gelu"):
-        return math.sqrt(2.0)
-    if nonlinearity == "leaky_relu":
-        slope = 0.01 if param is None else float(param)
-        return math.sqrt(2.0 / (1.0 + slope * slope))
+    if nonlinearity in ACTIVATION_TABLE:
+        row = ACTIVATION_TABLE[nonlinearity]
+        return row.gain(row.param[1] if param is None and row.param else param)
     raise ValueError(f"calculate_gain: unknown nonlinearity {nonlinearity!r}")
 
 

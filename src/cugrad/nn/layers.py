@@ -3,27 +3,27 @@ from __future__ import annotations
 
 from .. import autograd
 from ..checkpoint import checkpoint_sequential, segments_for
+from ..kernels import ACTIVATION_TABLE
+from ..ops.activation import activation_param
 from . import functional as F
 from . import init
 from .module import Module, Parameter
 
-__all__ = ["Linear", "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softplus", "Dropout",
-           "LayerNorm", "Sequential", "MLP", "ACTIVATIONS"]
-
-# activations the fused linear kernel applies in its epilogue
-_FUSABLE = ("relu", "leaky_relu", "sigmoid", "tanh")
+# activations the fused linear op applies in its epilogue: every kernel row (gelu: its exact form)
+_FUSABLE = tuple(name for name in ACTIVATION_TABLE if name not in ("identity", "gelu"))
 
 
 class Linear(Module):
     """y = act(x·Wᵀ + b), W of shape (out_features, in_features) like PyTorch, in one fused op.
 
-    ``activation`` (None, "relu", "leaky_relu", "sigmoid", "tanh") is applied by the same kernel.
-    Weights: He normal for the ReLU family (Var = 2/fan_in, keeps ReLU activations from shrinking),
-    Xavier uniform otherwise; bias zeros.
+    ``activation`` (None or a kernel row: relu, leaky_relu, sigmoid, tanh, silu, elu, ...) is applied
+    by the same op, ``negative_slope`` its parameter (leaky_relu's slope, elu's and celu's alpha).
+    Weights: He normal where the row's ``init`` says "kaiming" (the ReLU family: Var = gain²/fan_in
+    keeps activations from shrinking), Xavier uniform with the row's gain otherwise; bias zeros.
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, activation: str | None = None,
-                 negative_slope: float = 0.01, dtype="float32", device=None, init_for: str | None = None):
+                 negative_slope: float | None = None, dtype="float32", device=None, init_for: str | None = None):
         super().__init__()
         for name, v in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -37,9 +37,9 @@ class Linear(Module):
         self.reset_parameters(init_for or activation)
 
     def reset_parameters(self, nonlinearity: str | None = None) -> None:
-        if nonlinearity in ("relu", "leaky_relu", "gelu"):
-            init.kaiming_normal_(self.weight, a=self.negative_slope if nonlinearity == "leaky_relu" else 0.0,
-                                 nonlinearity="leaky_relu" if nonlinearity == "leaky_relu" else "relu")
+        row = ACTIVATION_TABLE.get(nonlinearity)
+        if row is not None and row.init == "kaiming":
+            init.kaiming_normal_(self.weight, a=self.negative_slope, nonlinearity=nonlinearity)
         else:
             init.xavier_uniform_(self.weight, gain=init.calculate_gain(nonlinearity or "linear"))
         if self.bias is not None:
@@ -64,31 +64,28 @@ class Identity(Module):
         return x
 
 
-class ReLU(Module):
-    def forward(self, x):
-        return F.relu(x)
+class _Activation(Module):
+    """One row of the activation table as a module (its parameter, if any, set at construction)."""
 
+    activation: str = ""
 
-class LeakyReLU(Module):
-    def __init__(self, negative_slope: float = 0.01):
+    def __init__(self, *args, **kwargs):
         super().__init__()
-        self.negative_slope = negative_slope
+        row = ACTIVATION_TABLE[self.activation]
+        if row.param is None and (args or kwargs):
+            raise TypeError(f"{type(self).__name__}: takes no arguments, got {args} {kwargs}")
+        self.kwargs = {}
+        if row.param is not None:
+            self.kwargs = {row.param[0]: args[0] if args else kwargs.pop(row.param[0], row.param[1])}
+            if len(args) > 1 or kwargs:
+                raise TypeError(f"{type(self).__name__}: takes one parameter, {row.param[0]}; got {args} {kwargs}")
+            activation_param(type(self).__name__, self.activation, self.kwargs[row.param[0]])
 
     def forward(self, x):
-        return F.leaky_relu(x, self.negative_slope)
+        return getattr(F, self.activation)(x, **self.kwargs)
 
     def extra_repr(self):
-        return f"negative_slope={self.negative_slope}"
-
-
-class Sigmoid(Module):
-    def forward(self, x):
-        return F.sigmoid(x)
-
-
-class Tanh(Module):
-    def forward(self, x):
-        return F.tanh(x)
+        return ", ".join(f"{k}={v}" for k, v in self.kwargs.items())
 
 
 class GELU(Module):
@@ -101,12 +98,24 @@ class GELU(Module):
 
 
 class Softplus(Module):
+    def __init__(self, beta: float = 1.0, threshold: float | None = None):
+        super().__init__()
+        self.beta, self.threshold = beta, threshold
+
     def forward(self, x):
-        return F.softplus(x)
+        return F.softplus(x, self.beta, self.threshold)
 
 
-ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "sigmoid": Sigmoid, "tanh": Tanh, "gelu": GELU,
-               "softplus": Softplus}
+# ReLU, LeakyReLU, Sigmoid, Tanh, SiLU, ELU, ...: one module per row of the activation table
+_MODULES = {name: type(row.module, (_Activation,), {"activation": name, "__doc__": row.math, "__module__": __name__})
+            for name, row in ACTIVATION_TABLE.items() if name not in ("identity", "gelu")}
+globals().update({cls.__name__: cls for cls in _MODULES.values()})
+
+# the MLP's (and the CLI's) hidden-layer activations, by name
+ACTIVATIONS = {**_MODULES, "gelu": GELU, "softplus": Softplus}
+
+__all__ = ["Linear", "Identity", "GELU", "Softplus", "Dropout", "LayerNorm", "Sequential", "MLP",
+           "ACTIVATIONS"] + [cls.__name__ for cls in _MODULES.values()]
 
 
 class Dropout(Module):
@@ -206,8 +215,8 @@ class MLP(Sequential):
     """A multi-layer perceptron: ``MLP([64, 128, 10])`` is Linear(64→128) + ReLU, Linear(128→10).
 
     ``sizes`` lists the input width, the hidden widths and the output width. The hidden
-    activation is fused into its Linear where the kernel supports it (relu, leaky_relu, sigmoid,
-    tanh); GELU/softplus run as separate modules. ``dropout`` > 0 adds Dropout after each hidden
+    activation is fused into its Linear where it is a kernel row (relu, leaky_relu, sigmoid, tanh,
+    silu, ...); GELU (tanh form) and softplus run as separate modules. ``dropout`` > 0 adds Dropout after each hidden
     layer. The output layer has no activation (logits).
     """
 

@@ -1,18 +1,24 @@
 """Differentiable ops, one family a file; each op is a Function with its math in the docstring."""
-from .activation import gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, softplus, tanh
+from .activation import OPS as ACTIVATION_OPS
+from .activation import log_softmax, softmax, softplus
 from .arithmetic import add, div, mul, neg, pow, sub
-from .elementwise import abs, clip, exp, log, maximum, minimum, sqrt, where
+from .elementwise import abs, clip, exp, exp2, log, log2, log10, maximum, minimum, rsqrt, sqrt, where
 from .linalg import linear, matmul
 from .loss import cross_entropy, hinge_loss, l2_penalty, mse_loss
+from .rounding import ceil, floor, isfinite, isinf, isnan, round, sign, trunc
 from .reduce import argmax, max, mean, min, std, sum, var
+from .trig import cos, cosh, sin, sinh, tan
 from .shape import (
     astype, broadcast_to, concatenate, getitem, raw_index, reshape, stack, swapaxes, to_device, transpose,
 )
 
 __all__ = [
     "abs", "add", "argmax", "astype", "broadcast_to", "clip", "concatenate", "cross_entropy", "div", "exp",
-    "gelu", "getitem", "hinge_loss", "l2_penalty", "leaky_relu", "linear", "log", "log_softmax",
-    "matmul", "max", "maximum", "mean", "min", "minimum", "mse_loss", "mul", "neg", "pow", "raw_index", "relu",
-    "reshape", "sigmoid", "softmax", "softplus", "sqrt", "stack", "std", "sub", "sum", "swapaxes", "tanh",
+    "getitem", "hinge_loss", "l2_penalty", "linear", "log", "log_softmax",
+    "matmul", "max", "maximum", "mean", "min", "minimum", "mse_loss", "mul", "neg", "pow", "raw_index",
+    "reshape", "softmax", "softplus", "sqrt", "stack", "std", "sub", "sum", "swapaxes",
     "to_device", "transpose", "var", "where",
-]
+    "exp2", "log2", "log10", "rsqrt", "sin", "cos", "tan", "sinh", "cosh",
+    "sign", "floor", "ceil", "round", "trunc", "isnan", "isinf", "isfinite",
+] + list(ACTIVATION_OPS)
+globals().update(ACTIVATION_OPS)  # relu, sigmoid, silu, ...: one per row of kernels.ACTIVATION_TABLE

@@ -147,7 +147,9 @@ class Pow(_Binary):
         sa, sb = ctx.shapes
         need_a, need_b = ctx.needs_input_grad
         ga = gb = None
-        if need_a:
+        if need_a and not ctx.create_graph and b.ndim == 0 and b != 0:  # x ** 2: nothing to mask
+            ga = unbroadcast(g * (b * a ** (b - 1)), sa)
+        elif need_a:
             flat = b == 0
             ga = unbroadcast(where(flat, 0.0, g * b * where(flat, 1.0, a) ** (b - 1)), sa)
         if need_b:

@@ -1,5 +1,8 @@
-"""Unary and selection ops: exp, log, sqrt, abs, clip, maximum, minimum, where."""
+"""Unary and selection ops: exp, exp2, log, log2, log10, sqrt, rsqrt, abs, clip, maximum, minimum,
+where."""
 from __future__ import annotations
+
+import math
 
 from .. import backend
 from ..autograd import Function
@@ -56,6 +59,60 @@ class Sqrt(Function):
     def backward(ctx, g):
         (y,) = ctx.saved
         return g / (2 * y)
+
+
+class Exp2(Function):
+    """y = 2^x;  dL/dx = g·y·ln 2."""
+
+    fp_quiet = True
+
+    @staticmethod
+    def forward(ctx, x):
+        y = backend.array_module(x).exp2(as_float(x))
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved
+        return g * y * math.log(2)
+
+
+class LogBase(Function):
+    """y = log_b x = ln x / ln b (b = 2 or 10);  dL/dx = g / (x·ln b)."""
+
+    fp_quiet = True
+
+    @staticmethod
+    def forward(ctx, x, base):
+        x = as_float(x)
+        ctx.base = base
+        ctx.save_for_backward(x)
+        xp = backend.array_module(x)
+        return xp.log2(x) if base == 2 else xp.log10(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        return g / (x * math.log(ctx.base)), None
+
+
+class Rsqrt(Function):
+    """y = 1/√x;  dL/dx = −g·y³/2."""
+
+    fp_quiet = True
+
+    @staticmethod
+    def forward(ctx, x):
+        xp = backend.array_module(x)
+        y = xp.asarray(1 / xp.sqrt(as_float(x)))
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved
+        return -0.5 * g * y * y * y
 
 
 class Abs(Function):
@@ -188,6 +245,22 @@ def log(x):
 
 def sqrt(x):
     return Sqrt.apply(x)
+
+
+def exp2(x):
+    return Exp2.apply(x)
+
+
+def log2(x):
+    return LogBase.apply(x, 2)
+
+
+def log10(x):
+    return LogBase.apply(x, 10)
+
+
+def rsqrt(x):
+    return Rsqrt.apply(x)
 
 
 def abs(x):  # noqa: A001 - NumPy's name

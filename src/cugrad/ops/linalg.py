@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from ..autograd import Function
-from .activation import ActivationGrad, bias_grad, check_activation
+from .activation import ActivationGrad, activation_param, bias_grad
 from .. import backend, kernels, precision
 from ..kernels import gemm
 from .broadcasting import broadcast_shape, require_tensor, unbroadcast
@@ -38,9 +38,10 @@ class MatMul(Function):
 class Linear(Function):
     """y = act(x·Wᵀ + b) with W of shape (out, in), as in PyTorch.
 
-    dz = act'(y) ⊙ g (from the saved output);  dL/dx = dz·W,  dL/dW = dzᵀ·x,  dL/db = Σ_rows dz.
+    dz = act'(z) ⊙ g (from the saved output y, or the saved z = x·Wᵀ + b for the activations
+    whose table row saves their input);  dL/dx = dz·W,  dL/dW = dzᵀ·x,  dL/db = Σ_rows dz.
     On a GPU the product is one cuBLAS GEMM on a transposed view, and bias + activation one fused
-    kernel writing over the GEMM's output.
+    kernel writing over the GEMM's output (two passes where z is kept).
     """
 
     fp_quiet = True
@@ -48,9 +49,13 @@ class Linear(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, activation, negative_slope):
         z = _mm(x, weight.T)
-        y = kernels.bias_activation(z, bias, activation, negative_slope, out=z)
+        if kernels.ACTIVATION_TABLE[activation].saves == "y":
+            y = saved = kernels.bias_activation(z, bias, activation, negative_slope, out=z)
+        else:
+            saved = z if bias is None else kernels.bias_activation(z, bias, "identity", out=z)
+            y = kernels.bias_activation(z, None, activation, negative_slope)
         ctx.activation, ctx.negative_slope = activation, negative_slope
-        ctx.save_for_backward(x, weight, None if activation == "identity" else y)
+        ctx.save_for_backward(x, weight, None if activation == "identity" else saved)
         return y
 
     @staticmethod
@@ -116,13 +121,15 @@ def matmul(a, b):
     return out
 
 
-def linear(x, weight, bias=None, activation=None, negative_slope=0.01):
+def linear(x, weight, bias=None, activation=None, negative_slope=None):
     """act(x·Wᵀ + b) in one fused op; ``x`` may have leading batch axes, ``weight`` is (out, in).
     ``x`` is cast to the weight's dtype first (a float32 layer fed int64 or float64 computes in float32).
 
-    ``activation``: None, "relu", "leaky_relu", "sigmoid" or "tanh".
+    ``activation``: None or a name of ``nn.ACTIVATIONS``'s kernel rows (``kernels.ACTIVATIONS``),
+    ``negative_slope`` its parameter (leaky_relu's slope, elu's and celu's alpha; None: the default).
     """
-    activation = check_activation("linear", activation or "identity", negative_slope)
+    activation = activation or "identity"
+    negative_slope = activation_param("linear", activation, negative_slope)
     for name, value in (("input", x), ("weight", weight)) + ((("bias", bias),) if bias is not None else ()):
         require_tensor("linear", name, value)
     if weight.ndim != 2:
