@@ -604,3 +604,12 @@ def test_losses_of_an_empty_batch_follow_pytorch(torch, reduction):
     )
     for ours, theirs in cases:
         both(torch, ours, theirs, np.zeros((0, 3)))
+
+
+@pytest.mark.parametrize("name, expected", [("relu", 0.0), ("relu6", 0.0), ("elu", np.nan), ("abs", np.nan)])
+def test_gradient_at_a_nan_input_follows_the_documented_rule(name, expected):
+    """README, intended differences: NaN is not > 0, so relu-like masks drop it; elu and abs propagate it."""
+    x = cugrad.tensor(np.array([np.nan, 2.0]), requires_grad=True)
+    op = getattr(F, name, None) or getattr(cugrad, name)
+    op(x).sum().backward()
+    np.testing.assert_equal(x.grad.numpy(), [expected, 1.0])
