@@ -606,6 +606,28 @@ def gelu_terms(c):
     return big, max(1.0, big) ** 3
 
 
+def t_prod(x, dim=None, keepdim=False):
+    """torch.prod over several dims (its own takes one): one at a time, the last first."""
+    dims = (dim,) if isinstance(dim, int) else dim
+    for d in sorted((d % x.ndim for d in dims), reverse=True) if x.ndim else ():
+        x = torch.prod(x, dim=d, keepdim=keepdim)
+    return x
+
+
+def prod_terms(c):
+    """PyTorch's prod gradient is g·y/x, whose derivative cancels terms of size |y|/x² (cugrad's
+    product of the others cancels nothing)."""
+    x = np.abs(c.args[0].value)
+    nonzero = x[x > 0]
+    return 0.0, float((np.prod(nonzero) / nonzero / nonzero).max(initial=0.0))
+
+
+def logsumexp_terms(c):
+    """The second derivative, softmax p times (δ − p) summed over the reduced axes, cancels terms
+    of size up to 1 per unit cotangent."""
+    return 0.0, 1.0
+
+
 def _sum_to(t, shape):
     """``t`` summed down to the broadcast operand's ``shape``."""
     t = t.sum(dim=tuple(range(t.ndim - len(shape)))) if t.ndim > len(shape) else t
@@ -667,6 +689,8 @@ def same(name, fn, cases):
 BASES = {**ELEMENTS, "zero": st.just(0.0)}
 EXPONENTS = {"ints": st.integers(-2, 3).map(float), "halves": st.integers(-4, 4).map(lambda n: n / 2),
              "special": st.sampled_from((0.0, 0.3, 1.0, 2.0, -1.0)), "zero": st.just(0.0)}
+PROD_SHAPES = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=MAX_SIDE)
+PROD_ELEMENTS = {kind: e.filter(lambda v: v == 0 or abs(v) >= 1e-8) for kind, e in ELEMENTS.items()}
 SLOPES = st.sampled_from((0.0, 0.01, 0.2, 1.5))
 
 OPS = [
@@ -751,6 +775,13 @@ OPS = [
     Op("max with ties", ops.max, t_reduce(torch.amax), reduction({"ints": ELEMENTS["ints"]})),
     Op("var", ops.var, t_var, reduction(ddof=st.integers(0, 2)), var_terms, spread_has_second_order),
     Op("std", ops.std, t_std, reduction(ddof=st.integers(0, 2)), std_terms, spread_has_second_order),
+    Op("logsumexp", ops.logsumexp, t_reduce(torch.logsumexp), reduction(logits_elements()), logsumexp_terms),
+    # (at most 27 factors, none nonzero below 1e-8 in size, so no product overflows or underflows:
+    # PyTorch's g·y/x would be inf or 0 there, where the product of the others is not)
+    Op("prod", ops.prod, t_reduce(t_prod), reduction(PROD_ELEMENTS, PROD_SHAPES), prod_terms),
+    Op("prod with zeros", lambda x, axis, keepdims: x.prod(dim=axis, keepdim=keepdims), t_reduce(t_prod),
+       reduction({"ints": ELEMENTS["ints"], "zero": st.just(0.0)}, PROD_SHAPES), prod_terms),
+    Op("cumsum", ops.cumsum, torch.cumsum, along_axis()),
     Op("mean with dim=, keepdim=", lambda x, axis, keepdims: ops.mean(x, dim=axis, keepdim=keepdims),
        t_reduce(torch.mean), reduction()),
     # shape

@@ -372,6 +372,25 @@ class Tensor:
         """Index of the first maximum along ``axis`` (of the flattened tensor for None)."""
         return ops.argmax(_reduction_input(self, None, out, "argmax"), axis, keepdims, dim=dim, keepdim=keepdim)
 
+    def argmin(self, axis=None, keepdims=False, *, dim=None, keepdim=None, out=None):
+        """Index of the first minimum along ``axis`` (of the flattened tensor for None)."""
+        return ops.argmin(_reduction_input(self, None, out, "argmin"), axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def prod(self, axis=None, keepdims=False, dtype=None, out=None, *, dim=None, keepdim=None):
+        return ops.prod(_reduction_input(self, dtype, out, "prod"), axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def all(self, axis=None, keepdims=False, out=None, *, dim=None, keepdim=None):
+        return ops.all(_reduction_input(self, None, out, "all"), axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def any(self, axis=None, keepdims=False, out=None, *, dim=None, keepdim=None):
+        return ops.any(_reduction_input(self, None, out, "any"), axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def logsumexp(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return ops.logsumexp(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def cumsum(self, axis=None, dtype=None, out=None, *, dim=None):
+        return ops.cumsum(_reduction_input(self, dtype, out, "cumsum"), axis, dim=dim)
+
     def reshape(self, *shape):
         return ops.reshape(self, *shape)
 

@@ -6,7 +6,7 @@ from .elementwise import abs, clip, exp, exp2, log, log2, log10, maximum, minimu
 from .linalg import linear, matmul
 from .loss import cross_entropy, hinge_loss, l2_penalty, mse_loss
 from .rounding import ceil, floor, isfinite, isinf, isnan, round, sign, trunc
-from .reduce import argmax, max, mean, min, std, sum, var
+from .reduce import all, any, argmax, argmin, cumsum, logsumexp, max, mean, min, prod, std, sum, var
 from .trig import cos, cosh, sin, sinh, tan
 from .shape import (
     astype, broadcast_to, concatenate, getitem, raw_index, reshape, stack, swapaxes, to_device, transpose,
@@ -20,5 +20,6 @@ __all__ = [
     "to_device", "transpose", "var", "where",
     "exp2", "log2", "log10", "rsqrt", "sin", "cos", "tan", "sinh", "cosh",
     "sign", "floor", "ceil", "round", "trunc", "isnan", "isinf", "isfinite",
+    "all", "any", "argmin", "cumsum", "logsumexp", "prod",
 ] + list(ACTIVATION_OPS)
 globals().update(ACTIVATION_OPS)  # relu, sigmoid, silu, ...: one per row of kernels.ACTIVATION_TABLE

@@ -1,7 +1,9 @@
 """Reductions over ``axis`` (or ``dim``) with ``keepdims`` (or ``keepdim``): sum, mean, max, min,
-var, std, and argmax (not differentiable).
+var, std, logsumexp, prod, cumsum (a scan along one axis), and argmax, argmin, all, any (not
+differentiable).
 
-Empty inputs follow PyTorch: a sum over nothing is 0, a mean nan, a max or min an error. var and
+Empty inputs follow PyTorch: a sum over nothing is 0, a prod 1, a logsumexp −inf, a mean nan, a
+max, min, argmax or argmin an error. var and
 std divide by max(n − ddof, 0), so n − ddof ≤ 0 gives inf (or nan when all terms are 0), as in
 PyTorch, without a warning.
 """
@@ -14,9 +16,9 @@ from .. import backend
 from .. import tensor as _tensor
 from ..autograd import Function
 from .axes import axis_index, axis_tuple, pick
-from .elementwise import where
+from .elementwise import exp, where
 from .promotion import as_float
-from .shape import broadcast_to
+from .shape import broadcast_to, reshape, transpose
 
 
 def _kept_shape(shape, axes):
@@ -158,18 +160,151 @@ def _var(op, x, axis, keepdims, ddof, dim, keepdim, correction):
 def argmax(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """Index of the first maximum along ``axis`` (in the flattened tensor for None), as an int64
     tensor; not differentiable."""
-    axis = pick("argmax", "axis", axis, None, "dim", dim)
-    keepdims = bool(pick("argmax", "keepdims", keepdims, False, "keepdim", keepdim))
+    return _arg("argmax", "maximum", x, axis, keepdims, dim, keepdim)
+
+
+def argmin(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Index of the first minimum along ``axis`` (in the flattened tensor for None), as an int64
+    tensor; not differentiable."""
+    return _arg("argmin", "minimum", x, axis, keepdims, dim, keepdim)
+
+
+def _arg(op, what, x, axis, keepdims, dim, keepdim):
+    axis = pick(op, "axis", axis, None, "dim", dim)
+    keepdims = bool(pick(op, "keepdims", keepdims, False, "keepdim", keepdim))
     data = x.data
     if axis is not None:
-        axis = axis_index("argmax", axis, data.ndim)
+        axis = axis_index(op, axis, data.ndim)
     if data.size == 0 and (axis is None or data.shape[axis] == 0):
-        raise ValueError(f"argmax: no maximum in an empty tensor of shape {tuple(data.shape)}")
+        raise ValueError(f"{op}: no {what} in an empty tensor of shape {tuple(data.shape)}")
     with backend.device_context(x.device):          # CuPy runs kernels on the current GPU
         if axis is None or data.ndim == 0:
-            index = data.argmax().reshape((1,) * data.ndim if keepdims else ())
+            index = getattr(data, op)().reshape((1,) * data.ndim if keepdims else ())
         else:
-            index = data.argmax(axis=axis)
+            index = getattr(data, op)(axis=axis)
             if keepdims:
                 index = backend.array_module(data).expand_dims(index, axis)
     return _tensor.Tensor._wrap(backend.ensure_array(index))
+
+
+def all(x, axis=None, keepdims=False, *, dim=None, keepdim=None):  # noqa: A001 - NumPy's name
+    """True where every element along ``axis`` is nonzero (True over an empty axis); a bool
+    tensor, not differentiable."""
+    return _logical("all", x, axis, keepdims, dim, keepdim)
+
+
+def any(x, axis=None, keepdims=False, *, dim=None, keepdim=None):  # noqa: A001 - NumPy's name
+    """True where some element along ``axis`` is nonzero (False over an empty axis); a bool
+    tensor, not differentiable."""
+    return _logical("any", x, axis, keepdims, dim, keepdim)
+
+
+def _logical(op, x, axis, keepdims, dim, keepdim):
+    axes, keepdims = _args(op, x, axis, keepdims, dim, keepdim)
+    data = x.data
+    with backend.device_context(x.device):
+        out = getattr(data, op)(axis=axes, keepdims=keepdims)
+    return _tensor.Tensor._wrap(backend.ensure_array(out))
+
+
+class LogSumExp(Function):
+    """y = m + log Σ_axes e^(x − m), m the (finite) max over the axes, kept: no overflow, and a
+    large common offset cancels exactly;  dL/dx = g ⊙ e^(x − y) (the softmax over the axes)."""
+
+    fp_quiet = True
+
+    @staticmethod
+    def forward(ctx, x, axes):
+        xp = backend.array_module(x)
+        if x.size == 0:
+            m = xp.zeros((), x.dtype)
+        else:
+            m = x.max(axis=axes, keepdims=True)
+            m = xp.where(xp.isfinite(m), m, 0).astype(x.dtype, copy=False)
+        y = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True)) + m
+        ctx.save_for_backward(x, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved
+        return g * exp(x - y), None
+
+
+def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """log Σ e^x over ``axis`` (all axes for None), computed without overflow; −inf over an empty
+    axis. Integer input gives float32."""
+    axes, keepdims = _args("logsumexp", x, axis, keepdims, dim, keepdim)
+    y = LogSumExp.apply(as_float(x), axes)
+    return y if keepdims else reshape(y, [n for i, n in enumerate(x.shape) if i not in axes])
+
+
+class Prod(Function):
+    """y = Π_axes x;  dL/dx_i = g · Π_{j≠i} x_j over the reduced axes (the product of the others,
+    see ``_others``: right where x has zeros, where g·y/x would be 0/0)."""
+
+    fp_quiet = True
+
+    @staticmethod
+    def forward(ctx, x, axes, keepdims):
+        ctx.axes, ctx.kept = axes, _kept_shape(x.shape, axes)
+        ctx.save_for_backward(x)
+        return x.prod(axis=axes, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        return g.reshape(ctx.kept) * _others(x, ctx.axes), None, None
+
+
+def _others(x, axes):
+    """Π_{j≠i} x_j over ``axes``, for each element i of x: the product of the slice with x_i set to
+    1. Written as a prod of n masked copies of each slice (n the slice's length: n² work), a Prod
+    itself, so every order of derivative is right, zeros included."""
+    keep = [a for a in range(x.ndim) if a not in axes]
+    order = keep + list(axes)
+    moved = transpose(x, order) if x.ndim else x
+    lead = [x.shape[a] for a in keep]
+    n = _count(x.shape, axes)
+    flat = reshape(moved, lead + [1, n])
+    eye = backend.array_module(x.data if isinstance(x, _tensor.Tensor) else x).eye(n, dtype=bool)
+    others = Prod.apply(where(eye, 1.0, flat), (len(lead) + 1,), False)
+    others = reshape(others, [x.shape[a] for a in order])
+    inverse = [order.index(a) for a in range(x.ndim)]
+    return transpose(others, inverse) if x.ndim else others
+
+
+def prod(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Π x over ``axis`` (all axes for None); 1 over an empty axis. Integer input stays integer
+    (int64), as in PyTorch, and is not differentiable."""
+    axes, keepdims = _args("prod", x, axis, keepdims, dim, keepdim)
+    return Prod.apply(x, axes, keepdims)
+
+
+class Cumsum(Function):
+    """y_i = Σ_{j≤i} x_j along ``axis`` (or Σ_{j≥i} when ``reverse``);  dL/dx is the reverse scan
+    of g: dL/dx_j = Σ_{i≥j} g_i. Linear, so every higher derivative is the same scan."""
+
+    @staticmethod
+    def forward(ctx, x, axis, reverse):
+        ctx.axis, ctx.reverse = axis, reverse
+        xp = backend.array_module(x)
+        if not reverse:
+            return xp.cumsum(x, axis=axis)
+        return xp.flip(xp.cumsum(xp.flip(x, axis), axis=axis), axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        return Cumsum.apply(g, ctx.axis, not ctx.reverse), None, None
+
+
+def cumsum(x, axis=None, *, dim=None):
+    """Running sum along ``axis`` (PyTorch's ``dim``; NumPy's None scans the flattened tensor).
+    A 0-d tensor's cumsum is itself; integer input gives int64."""
+    axis = pick("cumsum", "axis", axis, None, "dim", dim)
+    if axis is None:
+        return Cumsum.apply(reshape(x, -1), 0, False)
+    axis = axis_index("cumsum", axis, x.ndim)
+    if x.ndim == 0:
+        return reshape(Cumsum.apply(reshape(x, 1), 0, False), ())
+    return Cumsum.apply(x, axis, False)
