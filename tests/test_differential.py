@@ -293,6 +293,32 @@ def broadcast_to_cases(draw):
 
 
 @st.composite
+def one_dim_cases(draw, extra=0):
+    """A leaf and one dim in PyTorch's range for ``ndim + extra`` dimensions (unsqueeze: extra=1)."""
+    shape = draw(shapes)
+    return case(draw(leaves(shape)), draw(axes_of(len(shape) + extra)))
+
+
+@st.composite
+def unflatten_cases(draw):
+    """A leaf, a dim, and sizes that split it (with −1 and size-1 pieces)."""
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=MAX_SIDE))
+    dim = draw(axes_of(len(shape)))
+    n = shape[dim]
+    return case(draw(leaves(shape)), dim, draw(st.sampled_from(((n,), (1, n), (n, 1), (-1, 1), (1, -1, 1)))))
+
+
+@st.composite
+def flip_cases(draw):
+    """A leaf and a tuple of distinct dims, negative ones too."""
+    shape = draw(shapes)
+    ndim = len(shape)
+    dims = draw(st.lists(st.integers(0, ndim - 1), unique=True, max_size=ndim).flatmap(
+        lambda picked: st.tuples(*(st.sampled_from((a, a - ndim)) for a in picked)))) if ndim else ()
+    return case(draw(leaves(shape)), dims)
+
+
+@st.composite
 def concatenate_cases(draw):
     shape = list(draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=MAX_SIDE)))
     axis = draw(axes_of(len(shape)))
@@ -787,6 +813,13 @@ OPS = [
     # shape
     same("reshape", lambda x, shape: x.reshape(shape), reshape_cases()),
     same("flatten", lambda x: x.flatten(), unary()),
+    # (start_dim after end_dim too: both libraries refuse)
+    Op("flatten start_dim end_dim", ops.flatten, torch.flatten, swapaxes_cases()),
+    Op("unflatten", ops.unflatten, torch.unflatten, unflatten_cases()),
+    Op("squeeze", ops.squeeze, torch.squeeze, one_dim_cases()),
+    Op("squeeze all", ops.squeeze, torch.squeeze, unary()),
+    Op("unsqueeze", ops.unsqueeze, torch.unsqueeze, one_dim_cases(extra=1)),
+    Op("flip", ops.flip, torch.flip, flip_cases()),
     Op("transpose", ops.transpose, torch.permute, permute_cases()),
     Op("T", lambda x: x.T, lambda x: x.permute(tuple(reversed(range(x.ndim)))), unary()),
     Op("swapaxes", ops.swapaxes, torch.swapaxes, swapaxes_cases()),

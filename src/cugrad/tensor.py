@@ -394,8 +394,21 @@ class Tensor:
     def reshape(self, *shape):
         return ops.reshape(self, *shape)
 
-    def flatten(self):
-        return ops.reshape(self, -1)
+    def flatten(self, start_dim=0, end_dim=-1):
+        return ops.flatten(self, start_dim, end_dim)
+
+    def unflatten(self, dim, sizes):
+        return ops.unflatten(self, dim, sizes)
+
+    def squeeze(self, axis=None, *, dim=None):
+        return ops.squeeze(self, axis, dim=dim)
+
+    def unsqueeze(self, dim):
+        return ops.unsqueeze(self, dim)
+
+    def flip(self, *dims):
+        """Reversed along ``dims`` (PyTorch's ``t.flip(0, 1)`` or ``t.flip((0, 1))``)."""
+        return ops.flip(self, dims[0] if len(dims) == 1 else dims)
 
     def transpose(self, *axes):
         return ops.transpose(self, *axes)

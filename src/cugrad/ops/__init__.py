@@ -9,7 +9,8 @@ from .rounding import ceil, floor, isfinite, isinf, isnan, round, sign, trunc
 from .reduce import all, any, argmax, argmin, cumsum, logsumexp, max, mean, min, prod, std, sum, var
 from .trig import cos, cosh, sin, sinh, tan
 from .shape import (
-    astype, broadcast_to, concatenate, getitem, raw_index, reshape, stack, swapaxes, to_device, transpose,
+    astype, broadcast_to, concatenate, flatten, flip, getitem, raw_index, reshape, squeeze, stack, swapaxes,
+    to_device, transpose, unflatten, unsqueeze,
 )
 
 __all__ = [
@@ -21,5 +22,6 @@ __all__ = [
     "exp2", "log2", "log10", "rsqrt", "sin", "cos", "tan", "sinh", "cosh",
     "sign", "floor", "ceil", "round", "trunc", "isnan", "isinf", "isfinite",
     "all", "any", "argmin", "cumsum", "logsumexp", "prod",
+    "flatten", "flip", "squeeze", "unflatten", "unsqueeze",
 ] + list(ACTIVATION_OPS)
 globals().update(ACTIVATION_OPS)  # relu, sigmoid, silu, ...: one per row of kernels.ACTIVATION_TABLE

@@ -1,5 +1,6 @@
 """Ops that move elements without arithmetic: reshape, transpose, broadcast_to, concatenate,
-stack, indexing, and dtype/device copies."""
+stack, indexing, and dtype/device copies; squeeze, unsqueeze, flatten, unflatten and flip are
+views built on reshape and indexing (their gradients are those ops')."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +8,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from .. import tensor as _tensor
-from .axes import axis_index, pick
+from .axes import axis_index, axis_tuple, pick
 from .broadcasting import broadcast_shape, require_tensor, unbroadcast
 from .promotion import promote
 
@@ -226,6 +227,48 @@ def swapaxes(x, axis1, axis2):
 
 def broadcast_to(x, shape):
     return BroadcastTo.apply(x, tuple(shape))
+
+
+def squeeze(x, axis=None, *, dim=None):
+    """x without its size-1 axes among ``axis`` (all of them for None); an axis of another size
+    stays, as in PyTorch. A reshape."""
+    axes = axis_tuple("squeeze", pick("squeeze", "axis", axis, None, "dim", dim), x.ndim)
+    return Reshape.apply(x, tuple(n for i, n in enumerate(x.shape) if not (i in axes and n == 1)))
+
+
+def unsqueeze(x, dim):
+    """x with a new size-1 axis at ``dim`` (in [−ndim−1, ndim], as PyTorch's). A reshape."""
+    dim = axis_index("unsqueeze", dim, x.ndim + 1, allow_0d=False)
+    return Reshape.apply(x, x.shape[:dim] + (1,) + x.shape[dim:])
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    """x with axes start_dim..end_dim merged into one (a 0-d tensor becomes 1-d). A reshape."""
+    if x.ndim == 0:
+        return Reshape.apply(x, (1,))
+    start, end = (axis_index("flatten", a, x.ndim) for a in (start_dim, end_dim))
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for a {x.ndim}-d tensor")
+    merged = int(np.prod(x.shape[start:end + 1]))
+    return Reshape.apply(x, x.shape[:start] + (merged,) + x.shape[end + 1:])
+
+
+def unflatten(x, dim, sizes):
+    """x with axis ``dim`` split into ``sizes`` (one of them may be −1). A reshape."""
+    dim = axis_index("unflatten", dim, x.ndim, allow_0d=False)
+    sizes = tuple(sizes)
+    known = int(np.prod([n for n in sizes if n != -1]))
+    if not sizes or sizes.count(-1) > 1 or (-1 not in sizes and known != x.shape[dim]) or (
+            -1 in sizes and (known == 0 or x.shape[dim] % known)):
+        raise ValueError(f"unflatten: sizes {sizes} do not split axis {dim} of size {x.shape[dim]}")
+    sizes = tuple(x.shape[dim] // known if n == -1 else n for n in sizes)   # −1 resolved here: NumPy
+    return Reshape.apply(x, x.shape[:dim] + sizes + x.shape[dim + 1:])     # cannot when the size is 0
+
+
+def flip(x, axis=None, *, dims=None):
+    """x reversed along ``axis`` (PyTorch's ``dims``; all axes for None). Indexing with step −1."""
+    axes = axis_tuple("flip", pick("flip", "axis", axis, None, "dims", dims), x.ndim)
+    return GetItem.apply(x, tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(x.ndim)))
 
 
 def concatenate(tensors, axis=0, *, dim=None):
