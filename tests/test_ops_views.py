@@ -56,6 +56,7 @@ def test_names_and_method_spellings():
     assert cugrad.squeeze(t, dim=0).shape == (2, 3) and cugrad.flip(t, dims=(2,)).numpy()[0, 0].tolist() == [2, 1, 0]
     np.testing.assert_array_equal(t.flip(1, 2).numpy(), t.numpy()[:, ::-1, ::-1])
     np.testing.assert_array_equal(cugrad.flip(t).numpy(), np.flip(t.numpy()))
+    np.testing.assert_array_equal(t.flip().numpy(), np.flip(t.numpy()))
     assert t.flatten().shape == (6,) and t.flatten(1).shape == (1, 6)
 
 

@@ -407,8 +407,9 @@ class Tensor:
         return ops.unsqueeze(self, dim)
 
     def flip(self, *dims):
-        """Reversed along ``dims`` (PyTorch's ``t.flip(0, 1)`` or ``t.flip((0, 1))``)."""
-        return ops.flip(self, dims[0] if len(dims) == 1 else dims)
+        """Reversed along ``dims`` (PyTorch's ``t.flip(0, 1)`` or ``t.flip((0, 1))``; every axis for
+        ``t.flip()``, NumPy's rule)."""
+        return ops.flip(self, dims[0] if len(dims) == 1 else dims or None)
 
     def transpose(self, *axes):
         return ops.transpose(self, *axes)
