@@ -300,6 +300,16 @@ def one_dim_cases(draw, extra=0):
 
 
 @st.composite
+def masked_fill_cases(draw):
+    """A leaf, a bool mask of a shape that broadcasts with it (the result has the broadcast shape),
+    and a fill value (a Python number or a 0-d leaf)."""
+    sx, sm = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3,
+                                                    max_side=MAX_SIDE)).input_shapes
+    value = draw(st.one_of(st.sampled_from(SPECIAL), leaves(())))
+    return case(draw(leaves(sx)), Const(draw(hnp.arrays(np.bool_, sm))), value)
+
+
+@st.composite
 def unflatten_cases(draw):
     """A leaf, a dim, and sizes that split it (with −1 and size-1 pieces)."""
     shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=MAX_SIDE))
@@ -765,6 +775,7 @@ OPS = [
     Op("minimum", ops.minimum, torch.minimum, pairs()),
     Op("clip", ops.clip, torch.clamp, clip_cases()),
     Op("where", ops.where, torch.where, where_cases()),
+    Op("masked_fill", ops.masked_fill, torch.masked_fill, masked_fill_cases()),
     Op("astype float32 and back", lambda x: x.astype("float32").astype("float64"),
        lambda x: x.float().double(), unary()),
     # activations

@@ -54,6 +54,7 @@ from .ops import (
     flatten,
     flip,
     log,
+    masked_fill,
     matmul,
     max,
     maximum,
@@ -91,7 +92,7 @@ __all__ = [
     "reshape", "sqrt", "stack", "std", "sum", "transpose", "var", "where",
     "ceil", "cos", "cosh", "exp2", "floor", "isfinite", "isinf", "isnan", "log10", "log2", "round", "rsqrt", "sign", "sin", "sinh", "tan", "trunc",
     "all", "any", "argmin", "cumsum", "logsumexp", "prod",
-    "flatten", "flip", "squeeze", "unflatten", "unsqueeze",
+    "flatten", "flip", "squeeze", "unflatten", "unsqueeze", "masked_fill",
     # devices, precision, data, checkpoints
     "device", "autocast", "get_matmul_precision", "set_matmul_precision", "DataError", "DataLoader",
     "CheckpointError", "load", "save",

@@ -403,6 +403,9 @@ class Tensor:
     def squeeze(self, axis=None, *, dim=None):
         return ops.squeeze(self, axis, dim=dim)
 
+    def masked_fill(self, mask, value):
+        return ops.masked_fill(self, mask, value)
+
     def unsqueeze(self, dim):
         return ops.unsqueeze(self, dim)
 

@@ -2,7 +2,7 @@
 from .activation import OPS as ACTIVATION_OPS
 from .activation import log_softmax, softmax, softplus
 from .arithmetic import add, div, mul, neg, pow, sub
-from .elementwise import abs, clip, exp, exp2, log, log2, log10, maximum, minimum, rsqrt, sqrt, where
+from .elementwise import abs, clip, exp, exp2, log, log2, log10, masked_fill, maximum, minimum, rsqrt, sqrt, where
 from .linalg import linear, matmul
 from .loss import cross_entropy, hinge_loss, l2_penalty, mse_loss
 from .rounding import ceil, floor, isfinite, isinf, isnan, round, sign, trunc
@@ -22,6 +22,6 @@ __all__ = [
     "exp2", "log2", "log10", "rsqrt", "sin", "cos", "tan", "sinh", "cosh",
     "sign", "floor", "ceil", "round", "trunc", "isnan", "isinf", "isfinite",
     "all", "any", "argmin", "cumsum", "logsumexp", "prod",
-    "flatten", "flip", "squeeze", "unflatten", "unsqueeze",
+    "flatten", "flip", "squeeze", "unflatten", "unsqueeze", "masked_fill",
 ] + list(ACTIVATION_OPS)
 globals().update(ACTIVATION_OPS)  # relu, sigmoid, silu, ...: one per row of kernels.ACTIVATION_TABLE

@@ -285,3 +285,15 @@ def minimum(a, b):
 def where(cond, a, b):
     """Elementwise ``a if cond else b`` (``cond`` is a boolean tensor or array, never differentiated)."""
     return Where.apply(cond, a, b)
+
+
+def masked_fill(x, mask, value):
+    """``value`` (a number or a 0-d tensor) where the boolean ``mask`` is True, x elsewhere, the two
+    broadcast together as in PyTorch's out-of-place masked_fill: where(mask, value, x), so dL/dx = g
+    where the mask is False, dL/dvalue = Σ g where it is True."""
+    if getattr(mask, "dtype", None) != bool:
+        raise TypeError(f"masked_fill: mask must be a bool tensor, got {getattr(mask, 'dtype', type(mask).__name__)}")
+    if shape_of(value) != ():
+        raise ValueError(f"masked_fill: value must be a number or a 0-d tensor, got shape {shape_of(value)}")
+    broadcast_shape("masked_fill", shape_of(mask), shape_of(x))   # the error names this op, not where
+    return Where.apply(mask, value, x)
