@@ -18,6 +18,7 @@ from .creation import (
     zeros_like,
 )
 from .data import DataError, DataLoader
+from .dlpack import from_dlpack
 from .gradcheck import GradcheckError, gradcheck
 from .graphs import compile_step
 from .io import CheckpointError, load, save
@@ -74,7 +75,7 @@ __all__ = [
     "gradcheck", "GradcheckError", "checkpoint", "checkpoint_sequential", "compile_step",
     # factories and random streams
     "arange", "full", "full_like", "ones", "ones_like", "rand", "rand_like", "randn", "randn_like",
-    "zeros", "zeros_like", "manual_seed", "get_rng_state", "set_rng_state",
+    "zeros", "zeros_like", "manual_seed", "get_rng_state", "set_rng_state", "from_dlpack",
     # ops
     "abs", "argmax", "clip", "concatenate", "exp", "log", "matmul", "max", "maximum", "mean", "min", "minimum",
     "reshape", "sqrt", "stack", "std", "sum", "transpose", "var", "where",
