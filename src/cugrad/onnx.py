@@ -1,0 +1,173 @@
+"""ONNX export of the models cugrad builds: ``cugrad.onnx.export(model, path, example_input)``.
+
+An ``nn.Sequential`` or ``nn.MLP`` (nested Sequentials too) of Linear, the activations, LayerNorm,
+Identity and Dropout becomes one ONNX graph at an explicit opset: Linear → Gemm (weight kept
+(out, in), ``transB=1``) plus its fused activation, LayerNorm → LayerNormalization, Dropout → nothing
+(the graph is the model in eval mode). The batch axis is symbolic (``batch``) unless
+``dynamic_batch=False``. Initializers keep the state_dict names. Needs the ``onnx`` package
+(``pip install 'cugrad[onnx]'``).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import backend, io
+from .autograd import no_grad
+from .nn import layers
+from .nn.module import Module
+from .tensor import Tensor
+
+__all__ = ["export", "DEFAULT_OPSET", "MIN_OPSET"]
+
+DEFAULT_OPSET = 17     # LayerNormalization's first opset; ONNX Runtime has run it since 1.14
+MIN_OPSET = 17
+_ELEMENT = {"float32": "FLOAT", "float64": "DOUBLE", "float16": "FLOAT16"}
+_SUPPORTED = "Sequential, Linear, ReLU, LeakyReLU, Sigmoid, Tanh, GELU, Softplus, LayerNorm, Dropout, Identity"
+
+
+def export(model: Module, path, example_input, *, opset: int = DEFAULT_OPSET, dynamic_batch: bool = True,
+           input_name: str = "input", output_name: str = "output"):
+    """Write ``model`` as an ONNX file at ``path`` and return the ModelProto (checked by
+    ``onnx.checker``). ``example_input`` (a Tensor or array of shape (batch, features)) fixes the
+    feature width and is run through the model once, so a mismatch fails here, not at inference."""
+    try:
+        import onnx
+        from onnx import helper, numpy_helper
+    except ImportError:
+        raise ImportError("cugrad.onnx.export needs the onnx package: pip install 'cugrad[onnx]'") from None
+    if isinstance(opset, bool) or not isinstance(opset, int) or opset < MIN_OPSET:
+        raise ValueError(f"cugrad.onnx.export: opset must be an int >= {MIN_OPSET} (LayerNormalization), got {opset!r}")
+    if not isinstance(model, Module):
+        raise TypeError(f"cugrad.onnx.export: model must be a cugrad nn.Module, got {type(model).__name__}")
+    x = example_input if isinstance(example_input, Tensor) else Tensor(example_input)
+    if x.ndim != 2:
+        raise ValueError(f"cugrad.onnx.export: example_input must be 2-D (batch, features), got shape {x.shape}")
+    params = list(model.parameters())
+    dtype = (params[0].dtype if params else x.dtype).name
+    if dtype not in _ELEMENT:
+        raise TypeError(f"cugrad.onnx.export: the model's dtype {dtype} has no ONNX export here "
+                        f"(expected one of {', '.join(_ELEMENT)}); .to(dtype='float32') first")
+    steps = list(_flatten(model, ""))            # refuses what it cannot export before any work
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            out = model(x.to(device=model.device, dtype=dtype))
+    finally:
+        model.train(was_training)
+
+    graph = _Graph(helper, numpy_helper, np.dtype(dtype), input_name)
+    for name, module in steps:
+        graph.add(name, module)
+    graph.finish(output_name)
+    elem = getattr(onnx.TensorProto, _ELEMENT[dtype])
+    batch = "batch" if dynamic_batch else x.shape[0]
+    proto = helper.make_model(
+        helper.make_graph(
+            graph.nodes, "cugrad", [helper.make_tensor_value_info(input_name, elem, [batch, x.shape[1]])],
+            [helper.make_tensor_value_info(output_name, elem, [batch, out.shape[1]])], graph.initializers),
+        opset_imports=[helper.make_opsetid("", opset)], producer_name="cugrad")
+    onnx.checker.check_model(proto, full_check=True)
+    io.atomic_write(path, proto.SerializeToString())
+    return proto
+
+
+def _flatten(module, prefix):
+    """(dotted name, leaf module) in the order they run; a module with no export is refused by name."""
+    if isinstance(module, layers.Sequential):
+        for key, child in module._modules.items():
+            yield from _flatten(child, f"{prefix}.{key}" if prefix else key)
+        return
+    if type(module) not in _EXPORTS:
+        where = f"module {prefix!r} ({type(module).__name__})" if prefix else f"a {type(module).__name__}"
+        raise TypeError(f"cugrad.onnx.export: cannot export {where}; ONNX export supports {_SUPPORTED}")
+    if isinstance(module, layers.GELU) and module.approximate != "tanh":
+        raise ValueError(f"cugrad.onnx.export: module {prefix!r} is a GELU with approximate={module.approximate!r}; "
+                         "only the tanh form is exported")
+    yield prefix, module
+
+
+class _Graph:
+    """The nodes and initializers built so far, and the name of the value the next node reads."""
+
+    def __init__(self, helper, numpy_helper, dtype, input_name):
+        self.helper, self.numpy_helper, self.dtype = helper, numpy_helper, dtype
+        self.nodes, self.initializers, self.current = [], [], input_name
+
+    def add(self, name, module):
+        _EXPORTS[type(module)](self, name or "model", module)
+
+    def constant(self, name, value):
+        """An initializer holding ``value`` (an array or number) in the model's dtype."""
+        array = backend.to_device(value.data, backend.CPU) if isinstance(value, Tensor) else np.asarray(value)
+        self.initializers.append(self.numpy_helper.from_array(np.ascontiguousarray(array, dtype=self.dtype), name))
+        return name
+
+    def op(self, op_type, inputs, name, **attrs):
+        """Append one node reading ``inputs`` (the current value when None) and make its output current."""
+        out = f"{name}/{op_type}_{len(self.nodes)}"
+        self.nodes.append(self.helper.make_node(op_type, inputs or [self.current], [out], name=out, **attrs))
+        self.current = out
+        return out
+
+    def finish(self, output_name):
+        """Name the last value ``output_name`` (an Identity node when nothing was computed)."""
+        if self.nodes and self.current == self.nodes[-1].output[0]:
+            self.nodes[-1].output[0] = output_name
+        else:
+            self.nodes.append(self.helper.make_node("Identity", [self.current], [output_name], name="output"))
+        self.current = output_name
+
+    def activation(self, kind, name, negative_slope=0.01):
+        if kind == "relu":
+            self.op("Relu", None, name)
+        elif kind == "leaky_relu":
+            self.op("LeakyRelu", None, name, alpha=float(negative_slope))
+        elif kind == "sigmoid":
+            self.op("Sigmoid", None, name)
+        elif kind == "tanh":
+            self.op("Tanh", None, name)
+        elif kind == "softplus":
+            self.op("Softplus", None, name)
+        elif kind == "gelu":               # ½x(1 + tanh(√(2/π)(x + 0.044715x³))): no Gelu op before opset 20
+            x = self.current
+            cube = self.op("Mul", [x, self.op("Mul", [x, x], name)], name)
+            inner = self.op("Add", [x, self.op("Mul", [cube, self.constant(f"{name}.c", 0.044715)], name)], name)
+            t = self.op("Tanh", [self.op("Mul", [inner, self.constant(f"{name}.k", math.sqrt(2 / math.pi))], name)],
+                        name)
+            half = self.op("Mul", [x, self.constant(f"{name}.half", 0.5)], name)
+            self.op("Mul", [half, self.op("Add", [t, self.constant(f"{name}.one", 1.0)], name)], name)
+        else:
+            raise AssertionError(f"no ONNX form for activation {kind!r}")
+
+
+def _linear(graph, name, m):
+    inputs = [graph.current, graph.constant(f"{name}.weight", m.weight)]
+    if m.bias is not None:
+        inputs.append(graph.constant(f"{name}.bias", m.bias))
+    graph.op("Gemm", inputs, name, transB=1)
+    if m.activation is not None:
+        graph.activation(m.activation, name, m.negative_slope)
+
+
+def _layer_norm(graph, name, m):
+    n = m.normalized_shape
+    scale = m.weight if m.weight is not None else np.ones(n)
+    shift = m.bias if m.bias is not None else np.zeros(n)
+    graph.op("LayerNormalization", [graph.current, graph.constant(f"{name}.weight", scale),
+                                    graph.constant(f"{name}.bias", shift)], name, axis=-1, epsilon=float(m.eps))
+
+
+def _activation_module(kind):
+    return lambda graph, name, m: graph.activation(kind, name, getattr(m, "negative_slope", 0.01))
+
+
+def _nothing(graph, name, m):
+    """Dropout at inference, Identity: the value passes through unchanged."""
+
+
+_EXPORTS = {layers.Linear: _linear, layers.LayerNorm: _layer_norm, layers.Dropout: _nothing,
+            layers.Identity: _nothing,
+            **{cls: _activation_module(kind) for kind, cls in layers.ACTIVATIONS.items()}}

@@ -1,0 +1,141 @@
+"""ONNX export: the graph passes onnx.checker, and ONNX Runtime's output equals cugrad's forward
+(float32, 1e-5) for every activation, LayerNorm and Dropout, at several batch sizes."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import cugrad
+from cugrad import nn
+
+
+def _need(module):
+    """The optional package, or a skip (a failure when CI is set: CI installs the onnx extra)."""
+    try:
+        return __import__(module)
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail(f"{module} is not installed (CI is set; pip install '.[onnx]')")
+        pytest.skip(f"{module} is not installed (pip install '.[onnx]')")
+
+
+@pytest.fixture(scope="module")
+def onnx():
+    return _need("onnx")
+
+
+@pytest.fixture(scope="module")
+def ort():
+    return _need("onnxruntime")
+
+
+def _random_weights(model, seed=0):
+    """Non-trivial values everywhere (LayerNorm's ones/zeros and zero biases would hide mistakes)."""
+    rng = np.random.default_rng(seed)
+    with cugrad.no_grad():
+        for p in model.parameters():
+            p[...] = rng.normal(scale=0.7, size=p.shape).astype(p.dtype)
+
+
+def _check(onnx, ort, model, path, widths, batches=(1, 7, 64), atol=1e-5):
+    example = cugrad.randn(3, widths)
+    cugrad.onnx.export(model, path, example)
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto, full_check=True)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    model.eval()
+    for batch in batches:
+        x = np.random.default_rng(batch).normal(scale=2.0, size=(batch, widths)).astype(np.float32)
+        (got,) = session.run(None, {"input": x})
+        with cugrad.no_grad():
+            want = model(cugrad.tensor(x)).numpy()
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=atol)
+    return proto
+
+
+@pytest.mark.parametrize("activation", sorted(nn.ACTIVATIONS))
+def test_mlp_of_every_activation_runs_the_same_in_onnx_runtime(onnx, ort, tmp_path, activation):
+    model = nn.MLP([6, 32, 16, 4], activation=activation, dropout=0.25)
+    _random_weights(model)
+    proto = _check(onnx, ort, model, tmp_path / "mlp.onnx", 6)
+    assert proto.opset_import[0].version == cugrad.onnx.DEFAULT_OPSET
+    names = {i.name for i in proto.graph.initializer}
+    assert {"0.weight", "0.bias", "3.weight", "6.bias"} <= names       # the state_dict's names
+    assert "Dropout" not in {n.op_type for n in proto.graph.node}
+
+
+def test_layernorm_linear_with_fused_activation_and_nested_sequential(onnx, ort, tmp_path):
+    model = nn.Sequential(
+        nn.Linear(5, 8, activation="leaky_relu", negative_slope=0.2),
+        nn.LayerNorm(8, eps=1e-3),
+        nn.Sequential(nn.Linear(8, 8, bias=False), nn.LeakyReLU(0.3), nn.Identity()),
+        nn.LayerNorm(8, elementwise_affine=False),
+        nn.Linear(8, 2, activation="sigmoid"),
+    )
+    _random_weights(model, seed=4)
+    proto = _check(onnx, ort, model, tmp_path / "ln.onnx", 5)
+    ops = [n.op_type for n in proto.graph.node]
+    assert ops.count("LayerNormalization") == 2 and ops.count("Gemm") == 3
+
+
+def test_batch_axis_is_symbolic_or_fixed(onnx, ort, tmp_path):
+    model = nn.MLP([3, 4, 2])
+    proto = cugrad.onnx.export(model, tmp_path / "d.onnx", cugrad.randn(5, 3))
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param == "batch" and dims[1].dim_value == 3
+    assert proto.graph.output[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+
+    fixed = cugrad.onnx.export(model, tmp_path / "f.onnx", cugrad.randn(5, 3), dynamic_batch=False)
+    assert fixed.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 5
+    session = ort.InferenceSession(str(tmp_path / "f.onnx"), providers=["CPUExecutionProvider"])
+    with pytest.raises(Exception, match="(?i)dimension|shape"):
+        session.run(None, {"input": np.zeros((2, 3), np.float32)})
+
+
+def test_export_describes_eval_mode_and_keeps_the_training_flag(onnx, ort, tmp_path):
+    model = nn.MLP([4, 16, 3], dropout=0.9)
+    assert model.training
+    _check(onnx, ort, model.train(), tmp_path / "t.onnx", 4, batches=(9,))
+    model.train()
+    cugrad.onnx.export(model, tmp_path / "t.onnx", cugrad.randn(2, 4))
+    assert all(m.training for m in model.modules())
+
+
+def test_modules_it_cannot_export_are_named(onnx, tmp_path):
+    class Doubler(nn.Module):
+        def forward(self, x):
+            return x * 2
+
+    model = nn.Sequential(nn.Linear(2, 3), nn.Sequential(nn.ReLU(), Doubler()))
+    with pytest.raises(TypeError, match=r"cannot export module '1.1' \(Doubler\); ONNX export supports Sequential, Linear"):
+        cugrad.onnx.export(model, tmp_path / "x.onnx", cugrad.randn(1, 2))
+    assert not (tmp_path / "x.onnx").exists()
+    with pytest.raises(TypeError, match=r"cannot export a Doubler"):
+        cugrad.onnx.export(Doubler(), tmp_path / "x.onnx", cugrad.randn(1, 2))
+
+
+def test_bad_arguments_are_refused_before_anything_is_written(onnx, tmp_path):
+    model = nn.MLP([3, 4, 2])
+    with pytest.raises(ValueError, match=r"opset must be an int >= 17"):
+        cugrad.onnx.export(model, tmp_path / "m.onnx", cugrad.randn(2, 3), opset=13)
+    with pytest.raises(ValueError, match=r"example_input must be 2-D \(batch, features\), got shape \(3,\)"):
+        cugrad.onnx.export(model, tmp_path / "m.onnx", cugrad.randn(3))
+    with pytest.raises(ValueError, match="linear"):
+        cugrad.onnx.export(model, tmp_path / "m.onnx", cugrad.randn(2, 5))
+    with pytest.raises(TypeError, match="model must be a cugrad nn.Module"):
+        cugrad.onnx.export(lambda x: x, tmp_path / "m.onnx", cugrad.randn(2, 3))
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_float64_models_export_as_double(onnx, ort, tmp_path):
+    model = nn.MLP([3, 5, 2], activation="tanh").to(dtype="float64")
+    path = tmp_path / "d.onnx"
+    proto = cugrad.onnx.export(model, path, np.zeros((1, 3)))
+    assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.DOUBLE
+    x = np.random.default_rng(0).normal(size=(4, 3))
+    (got,) = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x})
+    with cugrad.no_grad():
+        np.testing.assert_allclose(got, model(cugrad.tensor(x)).numpy(), rtol=1e-12, atol=1e-12)
