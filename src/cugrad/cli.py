@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", metavar="PATH", help="continue from a checkpoint written by cugrad train")
     r.add_argument("--no-plots", action="store_true", help="do not draw curves.png / boundary.png")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--tensorboard", metavar="DIR", help="also write loss, accuracy, learning rate and samples/s "
+                   "per epoch as TensorBoard event files in DIR (pip install 'cugrad[tensorboard]')")
 
     e = sub.add_parser("eval", help="evaluate a checkpoint", description="Evaluate a checkpoint on its test "
                        "split, or on the data given with --data.")

@@ -12,7 +12,7 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import backend, io, optim, plots, ranks
+from . import backend, io, optim, plots, ranks, runlog
 from . import random as cg_random
 from .autograd import no_grad
 from .data import DataLoader, load_dataset
@@ -119,6 +119,10 @@ def _remedy(cfg) -> str:
     return "try " + ", or ".join(tries)
 
 
+# per epoch: the losses and accuracies, its seconds, the learning rate at its start, samples/s in it
+HISTORY = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "lr", "samples_per_s")
+
+
 def train(args) -> int:
     """``cugrad train``: train (or resume) a run, write its checkpoint every epoch and its pictures.
     Everything the flags and the data decide is checked before the run folder is made; a run that
@@ -140,6 +144,12 @@ def train(args) -> int:
     if world > 1 and device.type == "cuda" and args.device in (None, "auto", "cuda"):
         device = backend.Device(f"cuda:{local_rank}")   # one GPU per rank on each machine
     set_matmul_precision(args.precision)  # float32 matmuls on GPU; the CPU always computes in fp32
+    tensorboard = None
+    if getattr(args, "tensorboard", None):    # checked on every rank; rank 0 alone writes
+        try:
+            tensorboard = runlog.TensorBoardLog(args.tensorboard)   # its folder is made at the first epoch
+        except ImportError as exc:
+            raise CLIError(f"--tensorboard: {exc}") from None
 
     ds = load_data(cfg, model_classes(cfg) if resumed is not None else None)
     train_ds, test_ds = split(ds, cfg)
@@ -171,13 +181,15 @@ def train(args) -> int:
         sched = lr_scheduler.CosineAnnealingLR(opt, T_max=cfg["epochs"] * steps_per_epoch)
     else:
         sched = lr_scheduler.ConstantLR(opt)
-    history = {"epoch": [], "train_loss": [], "train_acc": [], "test_loss": [], "test_acc": [], "seconds": []}
+    history = {key: [] for key in HISTORY}
     start_epoch = 0
     if resumed is not None:
         _restore(resumed, args.resume, net, opt, loader, sched)
         if world > 1:
             cg_random.fork_for_rank(rank)   # the saved streams are rank 0's: each rank its own again
         history = {k: list(v) for k, v in resumed["history"].items()}
+        for key in HISTORY:                       # checkpoints older than the lr and samples/s columns
+            history.setdefault(key, [None] * len(history["epoch"]))
         start_epoch = loader.epoch
         if start_epoch >= cfg["epochs"]:
             raise CLIError(f"checkpoint {args.resume!r} already has {start_epoch} epochs; pass --epochs N with "
@@ -206,6 +218,7 @@ def train(args) -> int:
         with backend.device_context(device):   # every array of the run lives on it
             for epoch in range(start_epoch, cfg["epochs"]):
                 progress = _Progress(bar, epoch, cfg["epochs"], task, samples_seen, train_seconds)
+                lr = opt.param_groups[0]["lr"]
                 train_loss, train_acc, seen, dt = _run_epoch(model, loader, opt, sched, task, device, progress)
                 if world > 1:   # the whole global batch's figures, as one process would report them
                     loss_sum, hits, seen = ranks.sum_over_ranks(train_loss * seen, (train_acc or 0.0) * seen, seen)
@@ -220,7 +233,8 @@ def train(args) -> int:
                             else "no checkpoint was written")
                     raise CLIError(f"training diverged in epoch {epoch + 1}: {problem} ({_remedy(cfg)}); {kept}")
                 for key, value in (("epoch", epoch + 1), ("train_loss", train_loss), ("train_acc", train_acc),
-                                   ("test_loss", test_loss), ("test_acc", test_acc), ("seconds", dt)):
+                                   ("test_loss", test_loss), ("test_acc", test_acc), ("seconds", dt),
+                                   ("lr", lr), ("samples_per_s", seen / dt if dt > 0 else None)):
                     history[key].append(value)
                 if leader:
                     io.save({"kind": CHECKPOINT_KIND, "config": cfg, "model": net.state_dict(),
@@ -232,13 +246,19 @@ def train(args) -> int:
                         if os.path.isfile(os.path.join(path, name)):
                             os.unlink(os.path.join(path, name))
                 saved = True
+                if leader:
+                    runlog.write_csv(os.path.join(path, runlog.CSV_FILE), history)
+                    if tensorboard is not None:
+                        tensorboard.write_epoch(history)
     finally:
         bar.close()
+        if tensorboard is not None:
+            tensorboard.close()
         if not saved:
             remove_empty(made)
 
     rate = samples_seen / train_seconds if train_seconds else float("nan")
-    written = [ckpt_path]
+    written = [ckpt_path, os.path.join(path, runlog.CSV_FILE)]
     if not args.no_plots and leader:
         pictures = plots.draw_run(path, history, net, ds, test_ds, mean, std, device, cfg)
         if pictures is None:
