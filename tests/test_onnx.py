@@ -139,3 +139,49 @@ def test_float64_models_export_as_double(onnx, ort, tmp_path):
     (got,) = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x})
     with cugrad.no_grad():
         np.testing.assert_allclose(got, model(cugrad.tensor(x)).numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_cli_export_of_a_trained_checkpoint_takes_raw_features(onnx, ort, tmp_path, monkeypatch, capsys):
+    """`cugrad export`: the graph standardises its input as training did, so raw features give the
+    same logits as cugrad's own model on the standardised ones."""
+    from cugrad.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--data", "blobs", "--samples", "40", "--epochs", "2", "--hidden", "8,8",
+                 "--activation", "gelu", "--dropout", "0.1", "--no-progress", "--no-plots", "--name", "r"]) == 0
+    assert main(["export", "runs/r/model.safetensors", "model.onnx"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("wrote model.onnx: MLP ")
+    proto = onnx.load("model.onnx")
+    onnx.checker.check_model(proto, full_check=True)
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert props["cugrad.task"] == "classification" and props["cugrad.activation"] == "gelu"
+
+    ckpt = cugrad.load("runs/r/model.safetensors")
+    model = nn.MLP([ckpt["config"]["n_features"], 8, 8, ckpt["config"]["n_outputs"]], activation="gelu",
+                   dropout=0.1).eval()
+    model.load_state_dict(ckpt["model"])
+    raw = np.random.default_rng(3).normal(scale=3.0, size=(11, ckpt["config"]["n_features"])).astype(np.float32)
+    (got,) = ort.InferenceSession("model.onnx", providers=["CPUExecutionProvider"]).run(None, {"input": raw})
+    norm = ckpt["normalize"]
+    with cugrad.no_grad():
+        want = model(cugrad.tensor((raw - norm["mean"]) / norm["std"])).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["missing.safetensors", "m.onnx"], "checkpoint 'missing.safetensors' not found"),
+    (["ck.safetensors", "m.onnx", "--opset", "13"], "--opset must be >= 17 (LayerNormalization), got 13"),
+    (["ck.safetensors", "no/such/dir/m.onnx"], "cannot access"),
+])
+def test_cli_export_errors_are_one_line(onnx, tmp_path, monkeypatch, capsys, args, message):
+    from cugrad.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--data", "xor", "--samples", "20", "--epochs", "1", "--hidden", "4", "--no-progress",
+                 "--no-plots", "--out", ".", "--name", "x"]) == 0
+    os.replace("x/model.safetensors", "ck.safetensors")
+    capsys.readouterr()
+    assert main(["export", *args]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("cugrad: error: ") and message in err[0]
+    assert not os.path.exists("m.onnx")

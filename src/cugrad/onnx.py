@@ -28,10 +28,12 @@ _SUPPORTED = "Sequential, Linear, ReLU, LeakyReLU, Sigmoid, Tanh, GELU, Softplus
 
 
 def export(model: Module, path, example_input, *, opset: int = DEFAULT_OPSET, dynamic_batch: bool = True,
-           input_name: str = "input", output_name: str = "output"):
+           input_name: str = "input", output_name: str = "output", normalize=None, metadata=None):
     """Write ``model`` as an ONNX file at ``path`` and return the ModelProto (checked by
     ``onnx.checker``). ``example_input`` (a Tensor or array of shape (batch, features)) fixes the
-    feature width and is run through the model once, so a mismatch fails here, not at inference."""
+    feature width and is run through the model once, so a mismatch fails here, not at inference.
+    ``normalize=(mean, std)`` puts (x − mean) / std in front (as ``cugrad train`` feeds its model);
+    ``metadata`` (str → str) goes into the model's metadata_props."""
     try:
         import onnx
         from onnx import helper, numpy_helper
@@ -59,6 +61,13 @@ def export(model: Module, path, example_input, *, opset: int = DEFAULT_OPSET, dy
         model.train(was_training)
 
     graph = _Graph(helper, numpy_helper, np.dtype(dtype), input_name)
+    if normalize is not None:
+        mean, std = (np.asarray(v, dtype=dtype).reshape(-1) for v in normalize)
+        if mean.shape != (x.shape[1],) or std.shape != (x.shape[1],):
+            raise ValueError(f"cugrad.onnx.export: normalize needs a mean and a std of {x.shape[1]} values, "
+                             f"got {mean.size} and {std.size}")
+        graph.op("Sub", [graph.current, graph.constant("normalize.mean", mean)], "normalize")
+        graph.op("Div", [graph.current, graph.constant("normalize.std", std)], "normalize")
     for name, module in steps:
         graph.add(name, module)
     graph.finish(output_name)
@@ -69,6 +78,8 @@ def export(model: Module, path, example_input, *, opset: int = DEFAULT_OPSET, dy
             graph.nodes, "cugrad", [helper.make_tensor_value_info(input_name, elem, [batch, x.shape[1]])],
             [helper.make_tensor_value_info(output_name, elem, [batch, out.shape[1]])], graph.initializers),
         opset_imports=[helper.make_opsetid("", opset)], producer_name="cugrad")
+    if metadata:
+        helper.set_model_props(proto, {str(k): str(v) for k, v in metadata.items()})
     onnx.checker.check_model(proto, full_check=True)
     io.atomic_write(path, proto.SerializeToString())
     return proto

@@ -4,6 +4,7 @@ the scores. What both share (configuration, data, model, run folder) is in :mod:
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -320,6 +321,18 @@ def _run_epoch(model, loader, opt, sched, task, device, progress):
 
 # --------------------------------------------------------------------------- eval
 
+def trained_model(ckpt, path):
+    """The MLP a training checkpoint (from load_training_checkpoint) describes, with its weights."""
+    cfg = ckpt["config"]
+    model = build_model({**cfg, "checkpoint": None})
+    try:
+        model.load_state_dict(ckpt["model"])
+    except ValueError as exc:
+        raise io.CheckpointError(f"checkpoint {path!r} does not match its own configuration "
+                                 f"(MLP {cfg['hidden_sizes']}): {exc}") from None
+    return model
+
+
 def evaluate(args) -> int:
     """``cugrad eval``: a checkpoint's loss and accuracy on its test split or on ``--data``, whose
     labels are mapped through the checkpoint's classes (a label it does not know is an error)."""
@@ -330,12 +343,7 @@ def evaluate(args) -> int:
     ckpt = load_training_checkpoint(args.checkpoint)
     cfg = ckpt["config"]
     device = resolve_device(args.device)
-    model = build_model({**cfg, "checkpoint": None})
-    try:
-        model.load_state_dict(ckpt["model"])
-    except ValueError as exc:
-        raise io.CheckpointError(f"checkpoint {args.checkpoint!r} does not match its own configuration "
-                                 f"(MLP {cfg['hidden_sizes']}): {exc}") from None
+    model = trained_model(ckpt, args.checkpoint)
     model.to(device)
     if args.data is None:
         _, ds = split(load_data(cfg, model_classes(cfg)), cfg)
@@ -359,4 +367,31 @@ def evaluate(args) -> int:
         print(_result_line(ds.task, acc, loss))
     else:
         print(f"accuracy: {acc:.3f}" if ds.task == "classification" else f"mse: {loss:.4g}")
+    return 0
+
+
+# --------------------------------------------------------------------------- export
+
+def export_onnx(args) -> int:
+    """``cugrad export``: a training checkpoint's model, with its input normalisation in front, as
+    an ONNX file (batch axis symbolic)."""
+    from . import onnx
+
+    if args.opset < onnx.MIN_OPSET:
+        raise CLIError(f"--opset must be >= {onnx.MIN_OPSET} (LayerNormalization), got {args.opset}")
+    ckpt = load_training_checkpoint(args.checkpoint)
+    cfg = ckpt["config"]
+    model = trained_model(ckpt, args.checkpoint)
+    meta = {"cugrad.task": cfg["task_kind"], "cugrad.activation": cfg["activation"]}
+    if cfg.get("classes") is not None:
+        meta["cugrad.classes"] = json.dumps([str(c) for c in cfg["classes"]])
+    try:
+        onnx.export(model, args.output, np.zeros((1, cfg["n_features"]), np.float32), opset=args.opset,
+                    normalize=(ckpt["normalize"]["mean"], ckpt["normalize"]["std"]), metadata=meta)
+    except ImportError as exc:
+        raise CLIError(str(exc)) from None
+    arch = "→".join(map(str, layer_sizes(cfg)))
+    what = "logits" if cfg["task_kind"] == "classification" else "predictions"
+    print(f"wrote {args.output}: MLP {arch} {cfg['activation']}; input 'input' (batch, {cfg['n_features']}) of raw "
+          f"features, output 'output' (batch, {cfg['n_outputs']}) of {what}; opset {args.opset}")
     return 0
