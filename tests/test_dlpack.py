@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from optional import need
 
 import cugrad
 from cugrad import backend
 
-torch = pytest.importorskip("torch")
+
+@pytest.fixture
+def torch():
+    return need("torch", "torch (the CPU wheel)")
+
 
 DTYPES = ["float32", "float64", "float16", "int64", "int32", "int8", "uint8", "bool"]
 
@@ -35,7 +40,7 @@ def test_numpy_reads_and_writes_a_cugrad_tensor(dtype, shape):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_torch_and_cugrad_share_memory_both_ways(dtype):
+def test_torch_and_cugrad_share_memory_both_ways(dtype, torch):
     t = cugrad.tensor(_values((3, 4), dtype))
     pt = torch.from_dlpack(t)
     assert str(pt.dtype) == f"torch.{dtype}" and tuple(pt.shape) == (3, 4)
@@ -62,7 +67,7 @@ def test_from_dlpack_of_numpy_shares_memory():
     np.testing.assert_array_equal((t * 2).numpy(), a * 2)   # an ordinary tensor from here on
 
 
-def test_non_contiguous_views_are_shared_with_their_strides():
+def test_non_contiguous_views_are_shared_with_their_strides(torch):
     base = torch.arange(24, dtype=torch.float64).reshape(4, 6)
     view = base.t()[1:5:2]                               # transposed and stepped
     t = cugrad.from_dlpack(view)
@@ -77,14 +82,14 @@ def test_non_contiguous_views_are_shared_with_their_strides():
     assert c.numpy()[4, 3] == 100
 
 
-def test_round_trip_through_torch_keeps_the_same_memory():
+def test_round_trip_through_torch_keeps_the_same_memory(torch):
     t = cugrad.tensor([[1.0, 2.0], [3.0, 4.0]])
     again = cugrad.from_dlpack(torch.from_dlpack(t))
     assert np.shares_memory(again.data, t.data)
     assert cugrad.from_dlpack(t).data.__array_interface__["data"][0] == t.data.__array_interface__["data"][0]
 
 
-def test_dlpack_device_of_a_cpu_tensor():
+def test_dlpack_device_of_a_cpu_tensor(torch):
     t = cugrad.zeros(3)
     assert tuple(t.__dlpack_device__()) == (1, 0)
     assert tuple(t.__dlpack_device__()) == tuple(torch.zeros(1).__dlpack_device__())
@@ -92,7 +97,7 @@ def test_dlpack_device_of_a_cpu_tensor():
 
 @pytest.mark.parametrize("make", [lambda: cugrad.ones(3, requires_grad=True),
                                   lambda: cugrad.ones(3, requires_grad=True) * 2], ids=["leaf", "op-output"])
-def test_tensor_that_requires_grad_is_refused_like_pytorch(make):
+def test_tensor_that_requires_grad_is_refused_like_pytorch(make, torch):
     t = make()
     with pytest.raises(BufferError, match=r"__dlpack__: can't export tensors that require gradient, use tensor.detach\(\)"):
         np.from_dlpack(t)
@@ -102,7 +107,7 @@ def test_tensor_that_requires_grad_is_refused_like_pytorch(make):
     np.testing.assert_array_equal(shared.numpy(), t.detach().numpy())
 
 
-def test_bfloat16_on_the_cpu_is_refused_both_ways():
+def test_bfloat16_on_the_cpu_is_refused_both_ways(torch):
     pytest.importorskip("ml_dtypes")
     t = cugrad.ones(2, dtype="bfloat16")
     with pytest.raises(BufferError, match=r"bfloat16 tensor on the CPU cannot be shared.*\.float\(\)"):
@@ -211,7 +216,7 @@ def test_consumer_stream_waits_for_the_producers_work():
 
 
 @pytest.mark.gpu
-def test_torch_reads_a_gpu_tensor():
+def test_torch_reads_a_gpu_tensor(torch):
     if not torch.cuda.is_available():
         pytest.skip("this PyTorch has no CUDA")
     t = cugrad.tensor([[1.0, 2.0]], device="cuda")

@@ -6,29 +6,20 @@ import os
 
 import numpy as np
 import pytest
+from optional import need
 
 import cugrad
 from cugrad import nn
 
 
-def _need(module):
-    """The optional package, or a skip (a failure when CI is set: CI installs the onnx extra)."""
-    try:
-        return __import__(module)
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail(f"{module} is not installed (CI is set; pip install '.[onnx]')")
-        pytest.skip(f"{module} is not installed (pip install '.[onnx]')")
-
-
 @pytest.fixture(scope="module")
 def onnx():
-    return _need("onnx")
+    return need("onnx", "'.[onnx]'")
 
 
 @pytest.fixture(scope="module")
 def ort():
-    return _need("onnxruntime")
+    return need("onnxruntime", "'.[onnx]'")
 
 
 def _random_weights(model, seed=0):

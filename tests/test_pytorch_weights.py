@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from optional import need
 
 import cugrad
 from cugrad import nn
 
-torch = pytest.importorskip("torch")
-safetensors_torch = pytest.importorskip("safetensors.torch")
+torch = need("torch", "torch (the CPU wheel)")
+safetensors_torch = need("safetensors.torch", "torch (the CPU wheel)")
 
 ACTIVATIONS = sorted(nn.ACTIVATIONS)
 

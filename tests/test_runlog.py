@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 import pytest
+from optional import need
 
 from cugrad import io, runlog
 from cugrad.cli import main
@@ -14,18 +15,9 @@ from cugrad.cli import main
 FAST = ["--samples", "60", "--epochs", "3", "--hidden", "8", "--no-progress", "--no-plots"]
 
 
-def _need(module):
-    try:
-        return __import__(module, fromlist=["_"])
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail(f"{module} is not installed (CI is set; pip install '.[tensorboard]' and tensorboard)")
-        pytest.skip(f"{module} is not installed")
-
-
 def _events(logdir):
     """{tag: [(step, value)]} through TensorBoard's EventAccumulator."""
-    ea_module = _need("tensorboard.backend.event_processing.event_accumulator")
+    ea_module = need("tensorboard.backend.event_processing.event_accumulator", "tensorboard")
     acc = ea_module.EventAccumulator(str(logdir), size_guidance={ea_module.SCALARS: 0})
     acc.Reload()
     return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
@@ -47,7 +39,7 @@ def _csv(run):
 
 
 def test_train_writes_tensorboard_events_equal_to_its_history(workdir):
-    _need("tensorboardX")
+    need("tensorboardX", "'.[tensorboard]'")
     assert main(["train", "--data", "xor", *FAST, "--name", "tb", "--tensorboard", "tb-logs/run1"]) == 0
     history = _history("runs/tb")
     events = _events(workdir / "tb-logs" / "run1")
@@ -107,7 +99,7 @@ def test_missing_tensorboardx_is_one_clear_error_and_writes_nothing(workdir, mon
 
 
 def test_tensorboard_log_from_a_python_loop(tmp_path):
-    _need("tensorboardX")
+    need("tensorboardX", "'.[tensorboard]'")
     with runlog.TensorBoardLog(tmp_path / "loop") as tb:
         for step, loss in enumerate([0.9, 0.5, float("nan"), 0.25], start=1):
             tb.write(step, {"loss": loss, "skipped": None})
