@@ -279,7 +279,10 @@ def load(path, device=None):
     meta = header.get("__metadata__") or {}
     dev = backend.get_device(device) if device is not None else None
     if meta.get("format") != FORMAT:
-        return _plain_tensors(path, header, data, dev)
+        if not set(meta) & {"format_version", "structure", "crc32"}:    # none of cugrad's own keys
+            return _plain_tensors(path, header, data, dev)
+        raise CheckpointError(f"checkpoint {path!r} is corrupt: its format tag is {meta.get('format')!r}, "
+                              f"not {FORMAT!r}")
     try:
         version = int(meta.get("format_version", ""))
     except ValueError:
