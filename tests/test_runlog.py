@@ -80,6 +80,19 @@ def test_resuming_a_checkpoint_without_lr_columns_leaves_them_empty(workdir):
     assert [r["lr"] for r in rows][0] == "" and float(rows[1]["lr"]) > 0
 
 
+@pytest.mark.parametrize("lr", [[0.01], ["fast", 0.01]], ids=["short", "text"])
+def test_a_damaged_lr_column_is_a_corrupt_checkpoint(workdir, capsys, lr):
+    assert main(["train", "--data", "xor", *FAST, "--epochs", "2", "--name", "bad"]) == 0
+    path = "runs/bad/model.safetensors"
+    ckpt = io.load(path)
+    ckpt["history"]["lr"] = lr
+    io.save(ckpt, path)
+    capsys.readouterr()
+    assert main(["eval", path]) == 1
+    assert "its history is not lists of numbers of equal length for epoch, train_loss, train_acc, test_loss, " \
+           "test_acc, seconds, lr, samples_per_s" in capsys.readouterr().err
+
+
 def test_missing_tensorboardx_is_one_clear_error_and_writes_nothing(workdir, monkeypatch, capsys):
     import builtins
 

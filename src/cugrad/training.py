@@ -21,8 +21,8 @@ from .nn.parallel import DistributedDataParallel
 from .nn import functional as F
 from .optim import lr_scheduler
 from .precision import set_matmul_precision
-from .runs import (CHECKPOINT_FILE, CHECKPOINT_KIND, DEFAULT_LR, PICTURES, RESUME_FIXED, TRAIN_DEFAULTS, CLIError,
-                   build_model, check_flags, check_model_fits, layer_sizes, load_data, load_training_checkpoint,
+from .runs import (CHECKPOINT_FILE, CHECKPOINT_KIND, DEFAULT_LR, HISTORY_KEYS, HISTORY_LATER_KEYS, PICTURES,
+                   RESUME_FIXED, TRAIN_DEFAULTS, CLIError, build_model, check_flags, check_model_fits, layer_sizes, load_data, load_training_checkpoint,
                    make_run_dir, model_classes, normalizer, parse_hidden, remove_empty, resolve_device, run_dir,
                    split)
 from .tensor import Tensor
@@ -120,10 +120,6 @@ def _remedy(cfg) -> str:
     return "try " + ", or ".join(tries)
 
 
-# per epoch: the losses and accuracies, its seconds, the learning rate at its start, samples/s in it
-HISTORY = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "lr", "samples_per_s")
-
-
 def train(args) -> int:
     """``cugrad train``: train (or resume) a run, write its checkpoint every epoch and its pictures.
     Everything the flags and the data decide is checked before the run folder is made; a run that
@@ -182,14 +178,14 @@ def train(args) -> int:
         sched = lr_scheduler.CosineAnnealingLR(opt, T_max=cfg["epochs"] * steps_per_epoch)
     else:
         sched = lr_scheduler.ConstantLR(opt)
-    history = {key: [] for key in HISTORY}
+    history = {key: [] for key in HISTORY_KEYS + HISTORY_LATER_KEYS}
     start_epoch = 0
     if resumed is not None:
         _restore(resumed, args.resume, net, opt, loader, sched)
         if world > 1:
             cg_random.fork_for_rank(rank)   # the saved streams are rank 0's: each rank its own again
         history = {k: list(v) for k, v in resumed["history"].items()}
-        for key in HISTORY:                       # checkpoints older than the lr and samples/s columns
+        for key in HISTORY_LATER_KEYS:            # checkpoints older than these columns
             history.setdefault(key, [None] * len(history["epoch"]))
         start_epoch = loader.epoch
         if start_epoch >= cfg["epochs"]:
