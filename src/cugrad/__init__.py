@@ -1,6 +1,6 @@
 """cugrad: reverse-mode autograd for large-batch MLPs — NumPy on any CPU, CuPy with fused CUDA
 kernels on NVIDIA GPUs."""
-from . import amp, cuda, data, distributed, func, io, nn, onnx, optim
+from . import amp, cuda, data, distributed, func, io, nn, onnx, optim, runlog
 from .autograd import Function, enable_grad, grad, is_grad_enabled, no_grad
 from .checkpoint import checkpoint, checkpoint_sequential
 from .backend import Device as device
@@ -69,7 +69,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     # modules
-    "amp", "cuda", "data", "distributed", "func", "io", "nn", "onnx", "optim",
+    "amp", "cuda", "data", "distributed", "func", "io", "nn", "onnx", "optim", "runlog",
     # autograd
     "Function", "Tensor", "tensor", "grad", "no_grad", "enable_grad", "is_grad_enabled",
     "gradcheck", "GradcheckError", "checkpoint", "checkpoint_sequential", "compile_step",
