@@ -64,12 +64,14 @@ def test_layernorm_linear_with_fused_activation_and_nested_sequential(onnx, ort,
         nn.LayerNorm(8, eps=1e-3),
         nn.Sequential(nn.Linear(8, 8, bias=False), nn.LeakyReLU(0.3), nn.Identity()),
         nn.LayerNorm(8, elementwise_affine=False),
+        nn.Linear(8, 8), nn.GELU(approximate="none"), nn.Linear(8, 8), nn.Softplus(beta=2.0, threshold=1.5),
+        nn.Linear(8, 8), nn.ELU(0.5),
         nn.Linear(8, 2, activation="sigmoid"),
     )
     _random_weights(model, seed=4)
     proto = _check(onnx, ort, model, tmp_path / "ln.onnx", 5)
     ops = [n.op_type for n in proto.graph.node]
-    assert ops.count("LayerNormalization") == 2 and ops.count("Gemm") == 3
+    assert ops.count("LayerNormalization") == 2 and ops.count("Gemm") == 6 and "Erf" in ops and "Where" in ops
 
 
 def test_batch_axis_is_symbolic_or_fixed(onnx, ort, tmp_path):

@@ -16,6 +16,7 @@ import numpy as np
 from . import backend, io
 from .autograd import no_grad
 from .nn import layers
+from .kernels import ACTIVATION_TABLE
 from .nn.module import Module
 from .tensor import Tensor
 
@@ -24,7 +25,7 @@ __all__ = ["export", "DEFAULT_OPSET", "MIN_OPSET"]
 DEFAULT_OPSET = 17     # LayerNormalization's first opset; ONNX Runtime has run it since 1.14
 MIN_OPSET = 17
 _ELEMENT = {"float32": "FLOAT", "float64": "DOUBLE", "float16": "FLOAT16"}
-_SUPPORTED = "Sequential, Linear, ReLU, LeakyReLU, Sigmoid, Tanh, GELU, Softplus, LayerNorm, Dropout, Identity"
+_SUPPORTED = "Sequential, Linear, LayerNorm, Dropout, Identity and the activation modules (ReLU, SiLU, GELU, ...)"
 
 
 def export(model: Module, path, example_input, *, opset: int = DEFAULT_OPSET, dynamic_batch: bool = True,
@@ -94,9 +95,6 @@ def _flatten(module, prefix):
     if type(module) not in _EXPORTS:
         where = f"module {prefix!r} ({type(module).__name__})" if prefix else f"a {type(module).__name__}"
         raise TypeError(f"cugrad.onnx.export: cannot export {where}; ONNX export supports {_SUPPORTED}")
-    if isinstance(module, layers.GELU) and module.approximate != "tanh":
-        raise ValueError(f"cugrad.onnx.export: module {prefix!r} is a GELU with approximate={module.approximate!r}; "
-                         "only the tanh form is exported")
     yield prefix, module
 
 
@@ -131,27 +129,58 @@ class _Graph:
             self.nodes.append(self.helper.make_node("Identity", [self.current], [output_name], name="output"))
         self.current = output_name
 
-    def activation(self, kind, name, negative_slope=0.01):
-        if kind == "relu":
-            self.op("Relu", None, name)
+    def activation(self, kind, name, param=None):
+        """The nodes of activation ``kind`` (a row of cugrad's table, or gelu_tanh / softplus) on
+        the current value; ``param`` its parameter (None: the row's default)."""
+        x = self.current
+        row = ACTIVATION_TABLE.get(kind)
+        if param is None and row is not None and row.param is not None:
+            param = row.param[1]
+        simple = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "selu": "Selu", "softsign": "Softsign",
+                  "hardswish": "HardSwish"}
+        if kind in simple:
+            self.op(simple[kind], None, name)
         elif kind == "leaky_relu":
-            self.op("LeakyRelu", None, name, alpha=float(negative_slope))
-        elif kind == "sigmoid":
-            self.op("Sigmoid", None, name)
-        elif kind == "tanh":
-            self.op("Tanh", None, name)
-        elif kind == "softplus":
-            self.op("Softplus", None, name)
-        elif kind == "gelu":               # ½x(1 + tanh(√(2/π)(x + 0.044715x³))): no Gelu op before opset 20
-            x = self.current
+            self.op("LeakyRelu", None, name, alpha=float(param))
+        elif kind in ("elu", "celu"):
+            self.op(kind.capitalize(), None, name, alpha=float(param))
+        elif kind == "hardsigmoid":                   # PyTorch's relu6(x + 3)/6
+            self.op("HardSigmoid", None, name, alpha=1.0 / 6.0, beta=0.5)
+        elif kind == "relu6":
+            self.op("Clip", [x, self.constant(f"{name}.lo", 0.0), self.constant(f"{name}.hi", 6.0)], name)
+        elif kind == "silu":                          # x·σ(x)
+            self.op("Mul", [x, self.op("Sigmoid", [x], name)], name)
+        elif kind == "mish":                          # x·tanh(softplus x)
+            self.op("Mul", [x, self.op("Tanh", [self.op("Softplus", [x], name)], name)], name)
+        elif kind == "logsigmoid":                    # −softplus(−x)
+            self.op("Neg", [self.op("Softplus", [self.op("Neg", [x], name)], name)], name)
+        elif kind == "gelu":                          # ½x(1 + erf(x/√2)), the exact form
+            erf = self.op("Erf", [self.op("Mul", [x, self.constant(f"{name}.k", 1 / math.sqrt(2))], name)], name)
+            self._half_x_one_plus(x, erf, name)
+        elif kind == "gelu_tanh":                     # ½x(1 + tanh(√(2/π)(x + 0.044715x³))): no Gelu before opset 20
             cube = self.op("Mul", [x, self.op("Mul", [x, x], name)], name)
             inner = self.op("Add", [x, self.op("Mul", [cube, self.constant(f"{name}.c", 0.044715)], name)], name)
             t = self.op("Tanh", [self.op("Mul", [inner, self.constant(f"{name}.k", math.sqrt(2 / math.pi))], name)],
                         name)
-            half = self.op("Mul", [x, self.constant(f"{name}.half", 0.5)], name)
-            self.op("Mul", [half, self.op("Add", [t, self.constant(f"{name}.one", 1.0)], name)], name)
+            self._half_x_one_plus(x, t, name)
         else:
             raise AssertionError(f"no ONNX form for activation {kind!r}")
+
+    def softplus(self, name, beta, threshold):
+        """softplus(βx)/β, and x itself where βx > threshold (PyTorch's rule) when one is given."""
+        x = self.current
+        beta_name = self.constant(f"{name}.beta", beta) if beta != 1 else None
+        scaled = self.op("Mul", [x, beta_name], name) if beta_name else x
+        y = self.op("Softplus", [scaled], name)
+        if beta_name:
+            y = self.op("Div", [y, beta_name], name)
+        if threshold is not None:
+            above = self.op("Greater", [scaled, self.constant(f"{name}.threshold", threshold)], name)
+            self.op("Where", [above, x, y], name)
+
+    def _half_x_one_plus(self, x, t, name):
+        half = self.op("Mul", [x, self.constant(f"{name}.half", 0.5)], name)
+        self.op("Mul", [half, self.op("Add", [t, self.constant(f"{name}.one", 1.0)], name)], name)
 
 
 def _linear(graph, name, m):
@@ -171,8 +200,16 @@ def _layer_norm(graph, name, m):
                                     graph.constant(f"{name}.bias", shift)], name, axis=-1, epsilon=float(m.eps))
 
 
-def _activation_module(kind):
-    return lambda graph, name, m: graph.activation(kind, name, getattr(m, "negative_slope", 0.01))
+def _activation_module(graph, name, m):
+    graph.activation(m.activation, name, next(iter(m.kwargs.values()), None))
+
+
+def _gelu(graph, name, m):
+    graph.activation("gelu" if m.approximate == "none" else "gelu_tanh", name)
+
+
+def _softplus(graph, name, m):
+    graph.softplus(name, float(m.beta), None if m.threshold is None else float(m.threshold))
 
 
 def _nothing(graph, name, m):
@@ -180,5 +217,6 @@ def _nothing(graph, name, m):
 
 
 _EXPORTS = {layers.Linear: _linear, layers.LayerNorm: _layer_norm, layers.Dropout: _nothing,
-            layers.Identity: _nothing,
-            **{cls: _activation_module(kind) for kind, cls in layers.ACTIVATIONS.items()}}
+            layers.Identity: _nothing, layers.GELU: _gelu, layers.Softplus: _softplus,
+            **{cls: _activation_module for cls in layers.ACTIVATIONS.values()
+               if cls not in (layers.GELU, layers.Softplus)}}
