@@ -199,7 +199,7 @@ def test_foreign_safetensors_file(tmp_path):
     from safetensors.numpy import save_file
     save_file({"w": np.ones(2, np.float32)}, str(tmp_path / "hf.safetensors"))
     r = _cli(tmp_path, "eval", "hf.safetensors")
-    assert r.returncode == 1 and "not a cugrad checkpoint" in r.stderr and r.stderr.count("\n") == 1
+    assert r.returncode == 1 and "was not written by 'cugrad train'" in r.stderr and r.stderr.count("\n") == 1
 
 
 def test_default_train_help_mentions_flags(tmp_path):

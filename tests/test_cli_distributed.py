@@ -43,7 +43,7 @@ def test_two_ranks_train_and_resume_like_one_process(tmp_path):
     # one set of outputs: rank 0's lines once, its files only
     assert two.stdout.count("cugrad train: spiral") == 1 and two.stdout.count("test accuracy:") == 1
     assert " · 2 ranks (device cpu on rank 0)" in two.stdout
-    assert sorted(os.listdir(tmp_path / "two")) == ["boundary.png", "curves.png", "model.safetensors"]
+    assert sorted(os.listdir(tmp_path / "two")) == ["boundary.png", "curves.png", "metrics.csv", "model.safetensors"]
     resumed, _ = cugrad("train", "--resume", str(tmp_path / "two" / "model.safetensors"), "--epochs", "4",
                         "--no-plots", "--no-progress", ranks=2)
     assert resumed.returncode == 0, resumed.stderr

@@ -172,11 +172,22 @@ def test_pickle_file_is_refused(tmp_path):
         io.load(p)
 
 
-def test_plain_safetensors_without_our_tag(tmp_path):
+def test_plain_safetensors_without_our_tag_load_as_a_flat_dict(tmp_path):
     from safetensors.numpy import save_file
-    save_file({"w": np.ones(2)}, str(tmp_path / "hf.safetensors"))
-    with pytest.raises(CheckpointError, match="not a cugrad checkpoint"):
-        io.load(tmp_path / "hf.safetensors")
+    save_file({"w": np.arange(6, dtype=np.float32).reshape(2, 3), "layer.b": np.array([True, False])},
+              str(tmp_path / "hf.safetensors"), metadata={"format": "pt"})
+    state = io.load(tmp_path / "hf.safetensors")
+    assert sorted(state) == ["layer.b", "w"]
+    np.testing.assert_array_equal(state["w"], np.arange(6).reshape(2, 3))
+    assert state["w"].dtype == np.float32 and state["w"].flags.writeable
+    np.testing.assert_array_equal(state["layer.b"], [True, False])
+
+
+def test_plain_safetensors_with_a_dtype_cugrad_lacks_is_refused_by_name(tmp_path):
+    from safetensors.numpy import save_file
+    save_file({"w": np.ones(2, np.uint32)}, str(tmp_path / "u.safetensors"))
+    with pytest.raises(CheckpointError, match="tensor 'w' has dtype 'U32', which cugrad does not read"):
+        io.load(tmp_path / "u.safetensors")
 
 
 @pytest.mark.parametrize("keep", [4, 8, 20, -1, -9])

@@ -36,12 +36,14 @@ def test_linear_matches_numpy_and_pytorch_layout():
     np.testing.assert_allclose(y.numpy(), x @ lin.weight.numpy().T + lin.bias.numpy(), rtol=1e-5, atol=1e-6)
 
 
-def test_mlp_structure_fuses_activation():
+def test_mlp_is_laid_out_as_pytorch_and_runs_fused():
     m = nn.MLP([2, 16, 16, 3])
-    assert [type(l).__name__ for l in m] == ["Linear", "Linear", "Linear"]
-    assert m[0].activation == "relu" and m[2].activation is None
+    assert [type(l).__name__ for l in m] == ["Linear", "ReLU", "Linear", "ReLU", "Linear"]
+    stages = m._stages()                       # each Linear + ReLU pair runs as one fused linear call
+    assert len(stages) == 3 and [s.keywords["activation"] for s in stages[:2]] == ["relu", "relu"]
     g = nn.MLP([2, 16, 3], activation="gelu", dropout=0.1)
     assert [type(l).__name__ for l in g] == ["Linear", "GELU", "Dropout", "Linear"]
+    assert g._stages() == list(g)              # GELU has no fused form
     with pytest.raises(ValueError, match="unknown activation"):
         nn.MLP([2, 3], activation="swish")
 
@@ -78,8 +80,8 @@ def test_load_state_dict_errors_list_every_problem():
     with pytest.raises(ValueError, match=r"shape mismatch for '0.weight': given \(8, 2\), model has \(16, 2\)"):
         b.load_state_dict(a.state_dict())
     sd = a.state_dict()
-    sd["extra"] = sd.pop("1.bias")
-    with pytest.raises(ValueError, match="missing keys: 1.bias; unexpected keys: extra"):
+    sd["extra"] = sd.pop("2.bias")
+    with pytest.raises(ValueError, match="missing keys: 2.bias; unexpected keys: extra"):
         a.load_state_dict(sd)
     before = a[0].weight.numpy().copy()
     a.load_state_dict({"0.weight": np.zeros((8, 2), np.float32)}, strict=False)

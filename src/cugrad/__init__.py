@@ -1,6 +1,6 @@
 """cugrad: reverse-mode autograd for large-batch MLPs — NumPy on any CPU, CuPy with fused CUDA
 kernels on NVIDIA GPUs."""
-from . import amp, cuda, data, distributed, func, io, nn, optim
+from . import amp, cuda, data, distributed, func, io, nn, onnx, optim, runlog
 from .autograd import Function, enable_grad, grad, is_grad_enabled, no_grad
 from .checkpoint import checkpoint, checkpoint_sequential
 from .backend import Device as device
@@ -18,6 +18,7 @@ from .creation import (
     zeros_like,
 )
 from .data import DataError, DataLoader
+from .dlpack import from_dlpack
 from .gradcheck import GradcheckError, gradcheck
 from .graphs import compile_step
 from .io import CheckpointError, load, save
@@ -80,13 +81,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     # modules
-    "amp", "cuda", "data", "distributed", "func", "io", "nn", "optim",
+    "amp", "cuda", "data", "distributed", "func", "io", "nn", "onnx", "optim", "runlog",
     # autograd
     "Function", "Tensor", "tensor", "grad", "no_grad", "enable_grad", "is_grad_enabled",
     "gradcheck", "GradcheckError", "checkpoint", "checkpoint_sequential", "compile_step",
     # factories and random streams
     "arange", "full", "full_like", "ones", "ones_like", "rand", "rand_like", "randn", "randn_like",
-    "zeros", "zeros_like", "manual_seed", "get_rng_state", "set_rng_state",
+    "zeros", "zeros_like", "manual_seed", "get_rng_state", "set_rng_state", "from_dlpack",
     # ops
     "abs", "argmax", "clip", "concatenate", "exp", "log", "matmul", "max", "maximum", "mean", "min", "minimum",
     "reshape", "sqrt", "stack", "std", "sum", "transpose", "var", "where",

@@ -25,6 +25,7 @@ import numpy as np
 from . import nn, ranks, training
 from .data import DataError
 from .io import CheckpointError
+from .onnx import DEFAULT_OPSET
 from .runs import CLIError
 
 PROG = "cugrad"
@@ -78,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", metavar="PATH", help="continue from a checkpoint written by cugrad train")
     r.add_argument("--no-plots", action="store_true", help="do not draw curves.png / boundary.png")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--tensorboard", metavar="DIR", help="also write loss, accuracy, learning rate and samples/s "
+                   "per epoch as TensorBoard event files in DIR (pip install 'cugrad[tensorboard]')")
 
     e = sub.add_parser("eval", help="evaluate a checkpoint", description="Evaluate a checkpoint on its test "
                        "split, or on the data given with --data.")
@@ -86,6 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--labels", help="labels file for .npy features")
     e.add_argument("--device", default="auto")
     e.add_argument("--batch-size", type=int, default=8192)
+
+    x = sub.add_parser("export", help="write a checkpoint's model as ONNX",
+                       description="Write the model of a 'cugrad train' checkpoint as an ONNX file (its input "
+                                   "normalisation included, batch axis symbolic), for ONNX Runtime and others. "
+                                   "Needs pip install 'cugrad[onnx]'.")
+    x.add_argument("checkpoint", metavar="CHECKPOINT")
+    x.add_argument("output", metavar="OUTPUT.onnx")
+    x.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default: {DEFAULT_OPSET})")
 
     sub.add_parser("info", help="versions, devices and whether the CUDA kernels compile")
     b = sub.add_parser("bench", allow_abbrev=False, help="run the benchmarks and write a report (source checkout)",
@@ -110,10 +121,11 @@ def main(argv=None) -> int:
             print(f"cugrad {__version__}")
             return 0
         if args.command is None:
-            raise CLIError("missing command: train, eval, info or bench (see 'cugrad --help')", code=2)
+            raise CLIError("missing command: train, eval, export, info or bench (see 'cugrad --help')", code=2)
         if args.command == "bench":
             return cmd_bench(args, extra[1:] if extra[:1] == ["--"] else extra)
-        run = {"train": training.train, "eval": training.evaluate, "info": cmd_info}[args.command]
+        run = {"train": training.train, "eval": training.evaluate, "export": training.export_onnx,
+               "info": cmd_info}[args.command]
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.showwarning = _show_warning
             return run(args)

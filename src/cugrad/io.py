@@ -269,15 +269,20 @@ def read_header(path) -> tuple[dict, bytes]:
 
 def load(path, device=None):
     """Read a checkpoint written by :func:`save`; arrays come back as NumPy arrays, or on
-    ``device`` (e.g. "cuda") when given. Raises :class:`CheckpointError` on any bad file."""
+    ``device`` (e.g. "cuda") when given. Any other safetensors file (``safetensors.torch.save_file``
+    of a PyTorch state_dict, a Hugging Face model) comes back as a flat dict, name → array, ready
+    for ``Module.load_state_dict``. Raises :class:`CheckpointError` on any bad file."""
     import safetensors.numpy
 
     path = os.fspath(path)
     header, data = read_header(path)
     meta = header.get("__metadata__") or {}
+    dev = backend.get_device(device) if device is not None else None
     if meta.get("format") != FORMAT:
-        raise CheckpointError(f"checkpoint {path!r} is a safetensors file but not a cugrad checkpoint "
-                              f"(no format tag {FORMAT!r} in its metadata)")
+        if not set(meta) & {"format_version", "structure", "crc32"}:    # none of cugrad's own keys
+            return _plain_tensors(path, header, data, dev)
+        raise CheckpointError(f"checkpoint {path!r} is corrupt: its format tag is {meta.get('format')!r}, "
+                              f"not {FORMAT!r}")
     try:
         version = int(meta.get("format_version", ""))
     except ValueError:
@@ -304,11 +309,42 @@ def load(path, device=None):
         structure = json.loads(meta["structure"])
     except (KeyError, ValueError):
         raise CheckpointError(f"checkpoint {path!r} is corrupt: its structure metadata is missing or not JSON") from None
-    dev = backend.get_device(device) if device is not None else None
     try:
         return _decode(structure, tensors, dev)
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {path!r} is corrupt: its structure does not match its tensors ({exc})") from None
+
+
+# safetensors dtype codes -> NumPy dtype names ("bfloat16" through ml_dtypes, which NumPy lacks)
+_PLAIN_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64",
+                 "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}
+
+
+def _plain_tensors(path, header, data, device):
+    """A safetensors file cugrad did not write, as {name: array} in its stored order. Read here,
+    not by safetensors.numpy, which has no bfloat16 (PyTorch's half-precision checkpoints)."""
+    start = 8 + struct.unpack("<Q", data[:8])[0]
+    entries = sorted(((k, v) for k, v in header.items() if k != "__metadata__"),
+                     key=lambda kv: kv[1]["data_offsets"][0])
+    out = {}
+    for name, spec in entries:
+        try:
+            dtype = backend.resolve_dtype(_PLAIN_DTYPES[spec["dtype"]])
+            shape = tuple(int(n) for n in spec["shape"])
+            lo, hi = (int(n) for n in spec["data_offsets"])
+        except KeyError as exc:
+            raise CheckpointError(f"checkpoint {path!r}: tensor {name!r} has dtype {spec.get('dtype')!r}, which "
+                                  f"cugrad does not read ({exc})") from None
+        except TypeError as exc:
+            raise CheckpointError(f"checkpoint {path!r}: tensor {name!r}: {exc}") from None
+        count = int(np.prod(shape, dtype=np.int64))
+        if hi - lo != count * dtype.itemsize:
+            raise CheckpointError(f"checkpoint {path!r} is corrupt: tensor {name!r} of shape {shape} and dtype "
+                                  f"{spec['dtype']} spans {hi - lo} bytes")
+        arr = np.frombuffer(data, dtype=dtype.newbyteorder("<"), count=count, offset=start + lo).reshape(shape)
+        arr = arr.astype(dtype)           # a writable copy in native byte order
+        out[name] = backend.to_device(arr, device) if device is not None and device.type != "cpu" else arr
+    return out
 
 
 def _decode(node, tensors, device):

@@ -34,6 +34,9 @@ RESUME_FIXED = ("data", "samples", "labels", "task", "hidden", "activation", "dr
                 "optimizer", "lr", "momentum", "weight_decay", "schedule", "test_fraction", "seed")
 TRAINING_STATE = ("config", "model", "optimizer", "scheduler", "loader", "rng", "normalize", "history")
 HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds")
+# per epoch too, since the TensorBoard logs: the learning rate at its start and samples/s in it
+# (checkpoints from before lack them; a run resumed from one leaves them empty for its old epochs)
+HISTORY_LATER_KEYS = ("lr", "samples_per_s")
 
 
 class CLIError(Exception):
@@ -199,10 +202,11 @@ def load_training_checkpoint(path) -> dict:
             and (norm["std"] > 0).all()):
         raise corrupt(f"its normalization is not finite mean and positive std arrays of shape {shape}")
     history = ckpt["history"]
-    if not (isinstance(history, dict) and all(isinstance(history.get(k), list) for k in HISTORY_KEYS)
-            and len({len(history[k]) for k in HISTORY_KEYS}) == 1
-            and all(v is None or _is_real(v, lambda x: True) for k in HISTORY_KEYS for v in history[k])):
-        raise corrupt(f"its history is not lists of numbers of equal length for {', '.join(HISTORY_KEYS)}")
+    keys = HISTORY_KEYS + tuple(k for k in HISTORY_LATER_KEYS if isinstance(history, dict) and k in history)
+    if not (isinstance(history, dict) and all(isinstance(history.get(k), list) for k in keys)
+            and len({len(history[k]) for k in keys}) == 1
+            and all(v is None or _is_real(v, lambda x: True) for k in keys for v in history[k])):
+        raise corrupt(f"its history is not lists of numbers of equal length for {', '.join(keys)}")
     return ckpt
 
 

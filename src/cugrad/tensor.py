@@ -116,6 +116,36 @@ class Tensor:
             return data.astype(dtype)
         return data.copy() if copy else data
 
+    # ---------------------------------------------------------------- sharing (DLPack, CUDA array interface)
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """A DLPack capsule over this tensor's memory (``torch.from_dlpack(t)``, ``np.from_dlpack(t)``,
+        ``cupy.from_dlpack(t)``). On a GPU, ``stream`` is the consumer's: CuPy makes it wait for the
+        work queued on the current stream first, as the protocol asks. Refused (BufferError) for a
+        tensor that requires grad, and for bfloat16 on the CPU (NumPy's DLPack has no bfloat16)."""
+        self._check_shareable("__dlpack__")
+        if self.device.type == "cpu" and backend.is_bfloat16(self.dtype):
+            raise BufferError("Tensor.__dlpack__: a bfloat16 tensor on the CPU cannot be shared: NumPy's DLPack "
+                              "has no bfloat16; share .float() (a float32 copy) instead")
+        given = {"stream": stream, "max_version": max_version, "dl_device": dl_device, "copy": copy}
+        return self.data.__dlpack__(**{k: v for k, v in given.items() if v is not None})
+
+    def __dlpack_device__(self):
+        """(DLPack device type, index): (1, 0) for the CPU, (2, n) for GPU n."""
+        return self.data.__dlpack_device__()
+
+    @property
+    def __cuda_array_interface__(self):
+        """CuPy's CUDA array interface (version 3, with the current stream) of a GPU tensor, so
+        Numba, PyTorch and others can read it without a copy; a CPU tensor has none."""
+        if self.device.type == "cpu":
+            raise AttributeError("a tensor on the CPU has no __cuda_array_interface__ (it is not in GPU memory)")
+        self._check_shareable("__cuda_array_interface__")
+        return self.data.__cuda_array_interface__
+
+    def _check_shareable(self, what):
+        if self.requires_grad:
+            raise BufferError(f"Tensor.{what}: can't export tensors that require gradient, use tensor.detach()")
+
     def item(self):
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")

@@ -4,6 +4,7 @@ the scores. What both share (configuration, data, model, run folder) is in :mod:
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -12,7 +13,7 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import backend, io, optim, plots, ranks
+from . import backend, io, optim, plots, ranks, runlog
 from . import random as cg_random
 from .autograd import no_grad
 from .data import DataLoader, load_dataset
@@ -20,8 +21,8 @@ from .nn.parallel import DistributedDataParallel
 from .nn import functional as F
 from .optim import lr_scheduler
 from .precision import set_matmul_precision
-from .runs import (CHECKPOINT_FILE, CHECKPOINT_KIND, DEFAULT_LR, PICTURES, RESUME_FIXED, TRAIN_DEFAULTS, CLIError,
-                   build_model, check_flags, check_model_fits, layer_sizes, load_data, load_training_checkpoint,
+from .runs import (CHECKPOINT_FILE, CHECKPOINT_KIND, DEFAULT_LR, HISTORY_KEYS, HISTORY_LATER_KEYS, PICTURES,
+                   RESUME_FIXED, TRAIN_DEFAULTS, CLIError, build_model, check_flags, check_model_fits, layer_sizes, load_data, load_training_checkpoint,
                    make_run_dir, model_classes, normalizer, parse_hidden, remove_empty, resolve_device, run_dir,
                    split)
 from .tensor import Tensor
@@ -140,6 +141,12 @@ def train(args) -> int:
     if world > 1 and device.type == "cuda" and args.device in (None, "auto", "cuda"):
         device = backend.Device(f"cuda:{local_rank}")   # one GPU per rank on each machine
     set_matmul_precision(args.precision)  # float32 matmuls on GPU; the CPU always computes in fp32
+    tensorboard = None
+    if getattr(args, "tensorboard", None):    # checked on every rank; rank 0 alone writes
+        try:
+            tensorboard = runlog.TensorBoardLog(args.tensorboard)   # its folder is made at the first epoch
+        except ImportError as exc:
+            raise CLIError(f"--tensorboard: {exc}") from None
 
     ds = load_data(cfg, model_classes(cfg) if resumed is not None else None)
     train_ds, test_ds = split(ds, cfg)
@@ -171,13 +178,15 @@ def train(args) -> int:
         sched = lr_scheduler.CosineAnnealingLR(opt, T_max=cfg["epochs"] * steps_per_epoch)
     else:
         sched = lr_scheduler.ConstantLR(opt)
-    history = {"epoch": [], "train_loss": [], "train_acc": [], "test_loss": [], "test_acc": [], "seconds": []}
+    history = {key: [] for key in HISTORY_KEYS + HISTORY_LATER_KEYS}
     start_epoch = 0
     if resumed is not None:
         _restore(resumed, args.resume, net, opt, loader, sched)
         if world > 1:
             cg_random.fork_for_rank(rank)   # the saved streams are rank 0's: each rank its own again
         history = {k: list(v) for k, v in resumed["history"].items()}
+        for key in HISTORY_LATER_KEYS:            # checkpoints older than these columns
+            history.setdefault(key, [None] * len(history["epoch"]))
         start_epoch = loader.epoch
         if start_epoch >= cfg["epochs"]:
             raise CLIError(f"checkpoint {args.resume!r} already has {start_epoch} epochs; pass --epochs N with "
@@ -206,6 +215,7 @@ def train(args) -> int:
         with backend.device_context(device):   # every array of the run lives on it
             for epoch in range(start_epoch, cfg["epochs"]):
                 progress = _Progress(bar, epoch, cfg["epochs"], task, samples_seen, train_seconds)
+                lr = opt.param_groups[0]["lr"]
                 train_loss, train_acc, seen, dt = _run_epoch(model, loader, opt, sched, task, device, progress)
                 if world > 1:   # the whole global batch's figures, as one process would report them
                     loss_sum, hits, seen = ranks.sum_over_ranks(train_loss * seen, (train_acc or 0.0) * seen, seen)
@@ -220,7 +230,8 @@ def train(args) -> int:
                             else "no checkpoint was written")
                     raise CLIError(f"training diverged in epoch {epoch + 1}: {problem} ({_remedy(cfg)}); {kept}")
                 for key, value in (("epoch", epoch + 1), ("train_loss", train_loss), ("train_acc", train_acc),
-                                   ("test_loss", test_loss), ("test_acc", test_acc), ("seconds", dt)):
+                                   ("test_loss", test_loss), ("test_acc", test_acc), ("seconds", dt),
+                                   ("lr", lr), ("samples_per_s", seen / dt if dt > 0 else None)):
                     history[key].append(value)
                 if leader:
                     io.save({"kind": CHECKPOINT_KIND, "config": cfg, "model": net.state_dict(),
@@ -232,13 +243,19 @@ def train(args) -> int:
                         if os.path.isfile(os.path.join(path, name)):
                             os.unlink(os.path.join(path, name))
                 saved = True
+                if leader:
+                    runlog.write_csv(os.path.join(path, runlog.CSV_FILE), history)
+                    if tensorboard is not None:
+                        tensorboard.write_epoch(history)
     finally:
         bar.close()
+        if tensorboard is not None:
+            tensorboard.close()
         if not saved:
             remove_empty(made)
 
     rate = samples_seen / train_seconds if train_seconds else float("nan")
-    written = [ckpt_path]
+    written = [ckpt_path, os.path.join(path, runlog.CSV_FILE)]
     if not args.no_plots and leader:
         pictures = plots.draw_run(path, history, net, ds, test_ds, mean, std, device, cfg)
         if pictures is None:
@@ -300,6 +317,18 @@ def _run_epoch(model, loader, opt, sched, task, device, progress):
 
 # --------------------------------------------------------------------------- eval
 
+def trained_model(ckpt, path):
+    """The MLP a training checkpoint (from load_training_checkpoint) describes, with its weights."""
+    cfg = ckpt["config"]
+    model = build_model({**cfg, "checkpoint": None})
+    try:
+        model.load_state_dict(ckpt["model"])
+    except ValueError as exc:
+        raise io.CheckpointError(f"checkpoint {path!r} does not match its own configuration "
+                                 f"(MLP {cfg['hidden_sizes']}): {exc}") from None
+    return model
+
+
 def evaluate(args) -> int:
     """``cugrad eval``: a checkpoint's loss and accuracy on its test split or on ``--data``, whose
     labels are mapped through the checkpoint's classes (a label it does not know is an error)."""
@@ -310,12 +339,7 @@ def evaluate(args) -> int:
     ckpt = load_training_checkpoint(args.checkpoint)
     cfg = ckpt["config"]
     device = resolve_device(args.device)
-    model = build_model({**cfg, "checkpoint": None})
-    try:
-        model.load_state_dict(ckpt["model"])
-    except ValueError as exc:
-        raise io.CheckpointError(f"checkpoint {args.checkpoint!r} does not match its own configuration "
-                                 f"(MLP {cfg['hidden_sizes']}): {exc}") from None
+    model = trained_model(ckpt, args.checkpoint)
     model.to(device)
     if args.data is None:
         _, ds = split(load_data(cfg, model_classes(cfg)), cfg)
@@ -339,4 +363,31 @@ def evaluate(args) -> int:
         print(_result_line(ds.task, acc, loss))
     else:
         print(f"accuracy: {acc:.3f}" if ds.task == "classification" else f"mse: {loss:.4g}")
+    return 0
+
+
+# --------------------------------------------------------------------------- export
+
+def export_onnx(args) -> int:
+    """``cugrad export``: a training checkpoint's model, with its input normalisation in front, as
+    an ONNX file (batch axis symbolic)."""
+    from . import onnx
+
+    if args.opset < onnx.MIN_OPSET:
+        raise CLIError(f"--opset must be >= {onnx.MIN_OPSET} (LayerNormalization), got {args.opset}")
+    ckpt = load_training_checkpoint(args.checkpoint)
+    cfg = ckpt["config"]
+    model = trained_model(ckpt, args.checkpoint)
+    meta = {"cugrad.task": cfg["task_kind"], "cugrad.activation": cfg["activation"]}
+    if cfg.get("classes") is not None:
+        meta["cugrad.classes"] = json.dumps([str(c) for c in cfg["classes"]])
+    try:
+        onnx.export(model, args.output, np.zeros((1, cfg["n_features"]), np.float32), opset=args.opset,
+                    normalize=(ckpt["normalize"]["mean"], ckpt["normalize"]["std"]), metadata=meta)
+    except ImportError as exc:
+        raise CLIError(str(exc)) from None
+    arch = "→".join(map(str, layer_sizes(cfg)))
+    what = "logits" if cfg["task_kind"] == "classification" else "predictions"
+    print(f"wrote {args.output}: MLP {arch} {cfg['activation']}; input 'input' (batch, {cfg['n_features']}) of raw "
+          f"features, output 'output' (batch, {cfg['n_outputs']}) of {what}; opset {args.opset}")
     return 0

@@ -26,8 +26,8 @@ def _fans(tensor):
 
 def calculate_gain(nonlinearity: str, param=None) -> float:
     """The recommended std gain for ``nonlinearity``: the activation table's row (PyTorch's values
-    where PyTorch has one), 1 for "linear"."""
-    if nonlinearity in ("linear", None):
+    where PyTorch has one), 1 for "linear" and for softplus (which PyTorch has no gain for)."""
+    if nonlinearity in ("linear", "softplus", None):
         return 1.0
     if nonlinearity in ACTIVATION_TABLE:
         row = ACTIVATION_TABLE[nonlinearity]

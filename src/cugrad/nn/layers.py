@@ -1,6 +1,8 @@
 """Layers: Linear (the fused linear op), activations, Dropout, LayerNorm, containers and MLP."""
 from __future__ import annotations
 
+import functools
+
 from .. import autograd
 from ..checkpoint import checkpoint_sequential, segments_for
 from ..kernels import ACTIVATION_TABLE
@@ -116,6 +118,7 @@ ACTIVATIONS = {**_MODULES, "gelu": GELU, "softplus": Softplus}
 
 __all__ = ["Linear", "Identity", "GELU", "Softplus", "Dropout", "LayerNorm", "Sequential", "MLP",
            "ACTIVATIONS"] + [cls.__name__ for cls in _MODULES.values()]
+_FUSED_BY_TYPE = {cls: name for name, cls in _MODULES.items()}   # module type -> F.linear's activation
 
 
 class Dropout(Module):
@@ -203,21 +206,42 @@ class Sequential(Module):
         return self
 
     def forward(self, x):
-        mods = list(self._modules.values())
-        if self.checkpoint is not None and self.training and autograd.is_grad_enabled() and len(mods) > 1:
-            return checkpoint_sequential(mods, self.checkpoint, x)
-        for m in mods:
-            x = m(x)
+        stages = self._stages()
+        if self.checkpoint is not None and self.training and autograd.is_grad_enabled() and len(stages) > 1:
+            return checkpoint_sequential(stages, self.checkpoint, x)
+        for stage in stages:
+            x = stage(x)
         return x
+
+    def _stages(self) -> list:
+        """The modules as calls, a Linear without its own activation and the activation module
+        after it (a kernel row: ReLU, LeakyReLU, SiLU, ...) made one fused linear call: the kernel applies the
+        activation in its epilogue, while the modules (and so the state_dict names) stay laid out
+        as in PyTorch."""
+        mods = list(self._modules.values())
+        stages, i = [], 0
+        while i < len(mods):
+            m = mods[i]
+            fused = _FUSED_BY_TYPE.get(type(mods[i + 1])) if i + 1 < len(mods) else None
+            if fused is not None and type(m) is Linear and m.activation is None:
+                slope = next(iter(mods[i + 1].kwargs.values()), None)    # its parameter, if any
+                stages.append(functools.partial(F.linear, weight=m.weight, bias=m.bias, activation=fused,
+                                                negative_slope=slope))
+                i += 2
+            else:
+                stages.append(m)
+                i += 1
+        return stages
 
 
 class MLP(Sequential):
-    """A multi-layer perceptron: ``MLP([64, 128, 10])`` is Linear(64→128) + ReLU, Linear(128→10).
+    """A multi-layer perceptron: ``MLP([64, 128, 10])`` is Linear(64→128), ReLU, Linear(128→10).
 
-    ``sizes`` lists the input width, the hidden widths and the output width. The hidden
-    activation is fused into its Linear where it is a kernel row (relu, leaky_relu, sigmoid, tanh,
-    silu, ...); GELU (tanh form) and softplus run as separate modules. ``dropout`` > 0 adds Dropout after each hidden
-    layer. The output layer has no activation (logits).
+    ``sizes`` lists the input width, the hidden widths and the output width. The modules are laid
+    out as the same ``torch.nn.Sequential`` (Linear, activation, [Dropout], Linear, …), so the
+    state_dict names are PyTorch's ("0.weight", "0.bias", "2.weight", …); an activation that is a
+    kernel row still runs fused into its Linear (see Sequential). ``dropout`` > 0 adds Dropout after
+    each hidden activation. The output layer has no activation (logits).
     """
 
     def __init__(self, sizes, activation: str = "relu", dropout: float = 0.0, checkpoint=None,
@@ -228,16 +252,26 @@ class MLP(Sequential):
         if activation not in ACTIVATIONS:
             raise ValueError(f"MLP: unknown activation {activation!r}; expected one of {', '.join(ACTIVATIONS)}")
         layers = []
-        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-            last = i == len(sizes) - 2
-            if last:
-                layers.append(Linear(a, b, dtype=dtype, device=device, init_for=None))
-                break
-            fused = activation if activation in _FUSABLE else None
-            layers.append(Linear(a, b, activation=fused, dtype=dtype, device=device, init_for=activation))
-            if fused is None:
-                layers.append(ACTIVATIONS[activation]())
+        for a, b in zip(sizes[:-2], sizes[1:-1]):
+            layers += [Linear(a, b, dtype=dtype, device=device, init_for=activation), ACTIVATIONS[activation]()]
             if dropout:
                 layers.append(Dropout(dropout))
+        layers.append(Linear(sizes[-2], sizes[-1], dtype=dtype, device=device))
         super().__init__(*layers, checkpoint=checkpoint)
         self.sizes, self.activation_name, self.dropout = sizes, activation, dropout
+
+    def load_state_dict(self, state_dict, strict: bool = True) -> None:
+        """As Module.load_state_dict; also takes the names of checkpoints written before the
+        PyTorch layout, where a fused activation had no index ("1.weight" for the second Linear)."""
+        super().load_state_dict(self._from_fused_layout(state_dict), strict)
+
+    def _from_fused_layout(self, state_dict):
+        """``state_dict`` renamed to this layout when its keys are exactly those of the older one."""
+        if self.activation_name not in _FUSABLE:
+            return state_dict                   # the older layout had the activation modules too
+        step = 1 + (1 if self.dropout else 0)
+        linears = [name for name, m in self._modules.items() if isinstance(m, Linear)]
+        older = {f"{k * step}.{p}": f"{name}.{p}" for k, name in enumerate(linears) for p in ("weight", "bias")}
+        if set(state_dict) != set(older) or set(older) == set(older.values()):
+            return state_dict
+        return {older[key]: value for key, value in state_dict.items()}

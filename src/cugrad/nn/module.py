@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from .. import backend
+from ..dlpack import from_dlpack
 from ..tensor import Tensor
 
 __all__ = ["Module", "Parameter"]
@@ -160,7 +161,8 @@ class Module:
         return OrderedDict((name, p.data) for name, p in self.named_parameters())
 
     def load_state_dict(self, state_dict, strict: bool = True) -> None:
-        """Copy arrays (or Tensors) into the parameters, in place and onto their devices.
+        """Copy arrays (NumPy, CuPy), Tensors, or PyTorch tensors and anything else with
+        ``__dlpack__`` into the parameters, in place and onto their devices.
 
         Every problem is checked before anything is copied; a missing or unexpected key (when
         ``strict``) or a shape mismatch raises one ValueError that lists them all.
@@ -178,6 +180,12 @@ class Module:
             if name not in state_dict:
                 continue
             value = state_dict[name]
+            if not isinstance(value, Tensor) and not backend.is_array(value) and hasattr(value, "__dlpack__"):
+                try:                            # a PyTorch (JAX, …) tensor: shared, then copied below
+                    value = from_dlpack(value)
+                except (BufferError, TypeError) as exc:
+                    problems.append(f"{name!r}: {exc}")
+                    continue
             value = value.data if isinstance(value, Tensor) else value
             if not backend.is_array(value):
                 problems.append(f"{name!r} is a {type(value).__name__}, not an array")
