@@ -259,7 +259,7 @@ def test_rendezvous_times_out_clearly():
 
 
 @pytest.mark.gpu
-@pytest.mark.gpu_hardware("NCCL collectives run on a real GPU: the CuPy stand-in has no cupy.cuda.nccl")
+@pytest.mark.gpu_hardware("NCCL collectives run on a real GPU: the CuPy stand-in has no NCCL communicator")
 def test_nccl_world_of_one_on_a_gpu(monkeypatch):
     """World size 1 smoke test on the first GPU (torchrun-style environment, no MPI)."""
     monkeypatch.setenv("RANK", "0")

@@ -68,12 +68,31 @@ def _scatter_add(a, slices, value):
     add.at(a, slices, value)
 
 
+def _nccl_without_communicators():
+    """CuPy's own ``cupy.cuda.nccl`` (cupy/cuda/nccl.py: ``available`` is False where libnccl does
+    not load) for what needs no GPU: the version, unique ids, the type and operation codes. A
+    communicator needs real GPUs, so creating one refuses (the tests that do are gpu_hardware)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")     # CuPy warns when libnccl is missing; available says so
+        from cupy.cuda import nccl as real
+
+    def no_communicator(*args, **kwargs):
+        raise NotImplementedError("the CuPy stand-in has no NCCL communicator: NCCL collectives need real GPUs")
+
+    names = {n: getattr(real, n) for n in dir(real) if n.startswith("NCCL_")}
+    if real.available:
+        names.update(get_version=real.get_version, get_unique_id=real.get_unique_id)
+    return _module("cupy.cuda.nccl", available=real.available, NcclCommunicator=no_communicator, **names)
+
+
 def install():
     """Replace cupy, cupyx and cupy_backends in sys.modules by the stand-in. CuPy's real NVRTC
-    binding (no GPU needed) is kept as ``cupy.cuda.nvrtc``."""
+    binding (no GPU needed) is kept as ``cupy.cuda.nvrtc``, and what of its NCCL binding needs no
+    GPU as ``cupy.cuda.nccl`` (see ``_nccl_without_communicators``)."""
     from cupy.cuda import nvrtc as real_nvrtc
 
     real_nvrtc.getVersion()       # loads libnvrtc now: its loader imports real cupy submodules
+    nccl = _nccl_without_communicators()
 
     for name in list(sys.modules):
         if name.split(".")[0] in ("cupy", "cupyx", "cupy_backends"):
@@ -96,6 +115,7 @@ def install():
                      get_current_stream=runtime.get_current_stream)
     device = _module("cupy.cuda.device", Device=runtime.Device, get_device_id=runtime.get_device_id)
     cuda = _module("cupy.cuda", runtime=rt, memory=mem, graph=graph, stream=stream, device=device, nvrtc=real_nvrtc,
+                   nccl=nccl,
                    Device=runtime.Device, Stream=runtime.Stream, Event=runtime.Event,
                    ExternalStream=runtime.ExternalStream, get_current_stream=runtime.get_current_stream,
                    get_device_id=runtime.get_device_id, is_available=runtime.is_available,
@@ -139,6 +159,7 @@ def install():
                 backends_cuda, backends_api, backends_rt, backends_drv):
         sys.modules[mod.__name__] = mod
     sys.modules["cupy.cuda.nvrtc"] = real_nvrtc
+    sys.modules["cupy.cuda.nccl"] = nccl
 
     from . import cublas_lib            # cugrad's own cuBLAS seam (cugrad.kernels.libcublas), in NumPy
     cublas_lib.install()
