@@ -542,6 +542,7 @@ def _clip_method(self, min=None, max=None, out=None):  # noqa: A002
 
 ndarray.clip = _clip_method
 ndarray.cumsum = lambda self, axis=None, dtype=None: _kernel(np.cumsum, [self], kw={"axis": axis, "dtype": dtype})
+ndarray.cumprod = lambda self, axis=None, dtype=None: _kernel(np.cumprod, [self], kw={"axis": axis, "dtype": dtype})
 ndarray.round = lambda self, decimals=0: _kernel(np.round, [self], (decimals,))
 ndarray.conj = lambda self: _kernel(np.conj, [self])
 ndarray.nonzero = lambda self: nonzero(self)
@@ -775,6 +776,16 @@ def cumsum(a, axis=None, dtype=None):
     return a.cumsum(axis, dtype)
 
 
+def cumprod(a, axis=None, dtype=None):
+    return a.cumprod(axis, dtype)
+
+
+def flip(a, axis=None):
+    """A view with ``axis`` (every axis for None) reversed, as cupy.flip (_manipulation/rearrange.py)."""
+    axes = range(a.ndim) if axis is None else [ax % a.ndim for ax in np.atleast_1d(axis)]
+    return a[tuple(slice(None, None, -1) if ax in axes else slice(None) for ax in range(a.ndim))]
+
+
 def around(a, decimals=0):
     return a.round(decimals)
 
@@ -816,7 +827,7 @@ def outer(a, b):
 _MODULE_FUNCTIONS = {f.__name__: f for f in (
     asarray, ascontiguousarray, zeros_like, ones_like, empty_like, full_like, where, nonzero, clip, stack,
     concatenate, broadcast_to, expand_dims, squeeze, reshape, transpose, swapaxes, ravel, copyto, may_share_memory,
-    shares_memory, result_type, cumsum, around, shape, ndim, size, allclose, array_equal, einsum, outer)}
+    shares_memory, result_type, cumsum, cumprod, flip, around, shape, ndim, size, allclose, array_equal, einsum, outer)}
 _MODULE_FUNCTIONS.update(REDUCTIONS, round=around)
 
 

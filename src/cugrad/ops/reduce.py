@@ -254,13 +254,35 @@ class Prod(Function):
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved
-        return g.reshape(ctx.kept) * _others(x, ctx.axes), None, None
+        others = _others(x, ctx.axes) if ctx.create_graph else _others_by_scans(x, ctx.axes)
+        return g.reshape(ctx.kept) * others, None, None
+
+
+def _slices_last(x, axes):
+    """x with the reduced ``axes`` moved last and flattened into one: (lead..., n), and the
+    permutation used."""
+    keep = [a for a in range(x.ndim) if a not in axes]
+    order = keep + list(axes)
+    moved = x.transpose(order) if x.ndim else x
+    return moved.reshape([x.shape[a] for a in keep] + [_count(x.shape, axes)]), order
+
+
+def _others_by_scans(x, axes):
+    """Π_{j≠i} x_j over ``axes`` on raw arrays (no create_graph): the product of the exclusive
+    prefix and suffix products of each slice, O(n) and exact where x has zeros."""
+    xp = backend.array_module(x)
+    flat, order = _slices_last(x, axes)
+    ones = xp.ones(flat.shape[:-1] + (1,), dtype=x.dtype)
+    before = xp.cumprod(xp.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
+    after = xp.cumprod(xp.concatenate([ones, flat[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+    others = (before * after)[..., :flat.shape[-1]].reshape([x.shape[a] for a in order])
+    return others.transpose([order.index(a) for a in range(x.ndim)]) if x.ndim else others
 
 
 def _others(x, axes):
     """Π_{j≠i} x_j over ``axes``, for each element i of x: the product of the slice with x_i set to
     1. Written as a prod of n masked copies of each slice (n the slice's length: n² work), a Prod
-    itself, so every order of derivative is right, zeros included."""
+    itself, so every order of derivative is right, zeros included (create_graph only)."""
     keep = [a for a in range(x.ndim) if a not in axes]
     order = keep + list(axes)
     moved = transpose(x, order) if x.ndim else x
