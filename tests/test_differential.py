@@ -848,6 +848,7 @@ OPS = [
     Op("cross_entropy labels", F.cross_entropy, TF.cross_entropy, class_cases(), cross_entropy_terms),
     Op("cross_entropy probabilities", F.cross_entropy, TF.cross_entropy, class_cases(prob_target=True),
        cross_entropy_terms),
+    Op("nll_loss", F.nll_loss, TF.nll_loss, class_cases()),
     Op("mse_loss", F.mse_loss, TF.mse_loss, mse_cases()),
     Op("hinge_loss", F.hinge_loss, t_hinge, hinge_cases()),
     Op("l2_penalty", F.l2_penalty, lambda ts, weight: sum((t * t).sum() for t in ts) * weight, l2_cases()),

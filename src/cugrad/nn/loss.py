@@ -4,7 +4,7 @@ from __future__ import annotations
 from . import functional as F
 from .module import Module
 
-__all__ = ["CrossEntropyLoss", "MSELoss", "HingeLoss"]
+__all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "HingeLoss"]
 
 
 class _Loss(Module):
@@ -23,6 +23,13 @@ class CrossEntropyLoss(_Loss):
 
     def forward(self, logits, target):
         return F.cross_entropy(logits, target, reduction=self.reduction)
+
+
+class NLLLoss(_Loss):
+    """Negative log-likelihood −x_{i,tᵢ} of log-probabilities (N, C) at labels (N,)."""
+
+    def forward(self, log_probs, target):
+        return F.nll_loss(log_probs, target, reduction=self.reduction)
 
 
 class MSELoss(_Loss):

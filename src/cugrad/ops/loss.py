@@ -1,4 +1,5 @@
-"""Losses: softmax cross-entropy (fused), mean squared error, multiclass hinge, L2 penalty.
+"""Losses: softmax cross-entropy (fused), negative log-likelihood, mean squared error, multiclass
+hinge, L2 penalty.
 
 Each takes ``reduction="mean" | "sum" | "none"`` like PyTorch.
 """
@@ -133,6 +134,36 @@ def cross_entropy(logits, target, reduction="mean"):
     return _reduce("cross_entropy", rows, reduction)
 
 
+def _class_labels(op, name, x, target):
+    """The label array of ``target`` after checking ``x`` is a 2-D (N, C) tensor and ``target`` integer (N,)."""
+    require_tensor(op, name, x)
+    if x.ndim != 2:
+        raise ValueError(f"{op}: {name} must be 2-D (N, C), got shape {x.shape}")
+    labels = _data(target)
+    if not backend.is_array(labels) or labels.dtype.kind not in "iu":
+        raise TypeError(f"{op}: target must be integer labels, got {getattr(labels, 'dtype', type(labels).__name__)}")
+    if tuple(labels.shape) != (x.shape[0],):
+        raise ValueError(f"{op}: target must have shape ({x.shape[0]},) for {name} {x.shape}, got {tuple(labels.shape)}")
+    return labels
+
+
+def nll_loss(log_probs, target, reduction="mean"):
+    """Negative log-likelihood of log-probabilities x (N, C) at integer labels t (N,): Lᵢ = −x_{i,tᵢ}.
+
+    A gather by indexing, so dL/dx is −g at (i, tᵢ) and 0 elsewhere ("mean" divides by N: nan for
+    N = 0, as PyTorch). Integer input is float32.
+    """
+    _check_reduction("nll_loss", reduction)
+    labels = _class_labels("nll_loss", "input", log_probs, target)
+    n, c = log_probs.shape
+    if backend.device_of(labels).type == "cpu" and n and (labels.min() < 0 or labels.max() >= c):
+        raise ValueError(f"nll_loss: labels must lie in [0, {c}), got values in [{labels.min()}, {labels.max()}]")
+    log_probs = as_float(log_probs)
+    with backend.device_context(log_probs.device):  # CuPy allocates on the current GPU
+        rows = backend.array_module(labels).arange(n)
+    return _reduce("nll_loss", -log_probs[rows, labels], reduction)
+
+
 def mse_loss(prediction, target, reduction="mean"):
     """(prediction − target)², reduced over every element like PyTorch's mse_loss."""
     _check_reduction("mse_loss", reduction)
@@ -174,16 +205,9 @@ class SquaredError(Function):
 def hinge_loss(scores, target, margin=1.0, reduction="mean"):
     """Multiclass SVM loss: Lᵢ = Σ_{j≠yᵢ} max(0, sⱼ − s_yᵢ + margin)."""
     _check_reduction("hinge_loss", reduction)
-    require_tensor("hinge_loss", "scores", scores)
-    if scores.ndim != 2:
-        raise ValueError(f"hinge_loss: scores must be 2-D (N, C), got shape {scores.shape}")
+    labels = _class_labels("hinge_loss", "scores", scores, target)
     n, c = scores.shape
     scores = as_float(scores)
-    labels = _data(target)
-    if not backend.is_array(labels) or labels.dtype.kind not in "iu":
-        raise TypeError(f"hinge_loss: target must be integer labels, got {getattr(labels, 'dtype', type(labels).__name__)}")
-    if tuple(labels.shape) != (n,):
-        raise ValueError(f"hinge_loss: target must have shape ({n},) for scores {scores.shape}, got {tuple(labels.shape)}")
     xp = backend.array_module(labels)
     with backend.device_context(scores.device):      # CuPy allocates on the current GPU
         rows = xp.arange(n)
