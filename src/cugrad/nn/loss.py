@@ -4,7 +4,7 @@ from __future__ import annotations
 from . import functional as F
 from .module import Module
 
-__all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "HingeLoss"]
+__all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "HuberLoss", "SmoothL1Loss", "HingeLoss"]
 
 
 class _Loss(Module):
@@ -35,6 +35,28 @@ class NLLLoss(_Loss):
 class MSELoss(_Loss):
     def forward(self, prediction, target):
         return F.mse_loss(prediction, target, reduction=self.reduction)
+
+
+class HuberLoss(_Loss):
+    """½d² where |d| ≤ delta, else delta·(|d| − ½delta), for d = prediction − target."""
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0):
+        super().__init__(reduction)
+        self.delta = delta
+
+    def forward(self, prediction, target):
+        return F.huber_loss(prediction, target, reduction=self.reduction, delta=self.delta)
+
+
+class SmoothL1Loss(_Loss):
+    """½d²/beta where |d| < beta, else |d| − ½beta, for d = prediction − target."""
+
+    def __init__(self, reduction: str = "mean", beta: float = 1.0):
+        super().__init__(reduction)
+        self.beta = beta
+
+    def forward(self, prediction, target):
+        return F.smooth_l1_loss(prediction, target, reduction=self.reduction, beta=self.beta)
 
 
 class HingeLoss(_Loss):

@@ -1,5 +1,5 @@
-"""Losses: softmax cross-entropy (fused), negative log-likelihood, mean squared error, multiclass
-hinge, L2 penalty.
+"""Losses: softmax cross-entropy (fused), negative log-likelihood, mean squared error, Huber and
+smooth L1, multiclass hinge, L2 penalty.
 
 Each takes ``reduction="mean" | "sum" | "none"`` like PyTorch.
 """
@@ -10,6 +10,8 @@ from .. import tensor as _tensor
 from ..autograd import Function
 from .activation import log_softmax, relu, softmax
 from .broadcasting import require_tensor
+from .elementwise import abs as _abs
+from .elementwise import where
 from .promotion import as_float
 from .reduce import sum as _sum
 from .shape import astype, broadcast_to
@@ -200,6 +202,48 @@ class SquaredError(Function):
         need_prediction, need_target = ctx.needs_input_grad[:2]
         grad = diff * (g * (2.0 * ctx.scale))
         return (grad if need_prediction else None), (-grad if need_target else None), None
+
+
+def huber_loss(prediction, target, reduction="mean", delta=1.0):
+    """Huber loss of d = prediction − target: ½d² where |d| < δ, else δ(|d| − ½δ), reduced over
+    every element like mse_loss. dL/dp = d (clipped to ±δ outside) = −dL/dt. δ must be positive."""
+    if not delta > 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    return _reduce_elements("huber_loss", _huber(_difference("huber_loss", prediction, target, reduction), delta), reduction)
+
+
+def smooth_l1_loss(prediction, target, reduction="mean", beta=1.0):
+    """Smooth L1 loss of d = prediction − target: ½d²/β where |d| < β, else |d| − ½β (Huber with
+    δ = β, divided by β; |d| for β = 0), reduced over every element. β must not be negative."""
+    if not beta >= 0:
+        raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+    diff = _difference("smooth_l1_loss", prediction, target, reduction)
+    return _reduce_elements("smooth_l1_loss", _huber(diff, beta) / beta if beta else _abs(diff), reduction)
+
+
+def _huber(diff, delta):
+    """½d² where |d| < δ, else δ(|d| − ½δ), elementwise. The branches meet at |d| = δ in value and
+    slope; the outer one's curvature 0 there is PyTorch's second derivative."""
+    size = _abs(diff)
+    return where(size < delta, 0.5 * diff * diff, delta * (size - 0.5 * delta))
+
+
+def _difference(op, prediction, target, reduction):
+    """prediction − target (as floats) after checking both are tensors of one shape."""
+    _check_reduction(op, reduction)
+    require_tensor(op, "prediction", prediction)
+    require_tensor(op, "target", target)
+    if tuple(prediction.shape) != tuple(target.shape):
+        raise ValueError(f"{op}: prediction shape {prediction.shape} differs from target shape {tuple(target.shape)}")
+    return as_float(prediction) - as_float(target)
+
+
+def _reduce_elements(op, values, reduction):
+    """values as they are ("none"), or their sum, or their mean over every element (nan for none)."""
+    if reduction == "none":
+        return values
+    total = _sum(values)
+    return total / values.size if reduction == "mean" else total
 
 
 def hinge_loss(scores, target, margin=1.0, reduction="mean"):
