@@ -852,6 +852,8 @@ OPS = [
        cross_entropy_terms),
     Op("nll_loss", F.nll_loss, TF.nll_loss, class_cases()),
     Op("mse_loss", F.mse_loss, TF.mse_loss, mse_cases()),
+    Op("binary_cross_entropy_with_logits", F.binary_cross_entropy_with_logits,
+       TF.binary_cross_entropy_with_logits, mse_cases()),
     Op("huber_loss", F.huber_loss, TF.huber_loss, mse_cases(delta=st.sampled_from((0.5, 1.0, 2.0)))),
     Op("smooth_l1_loss", F.smooth_l1_loss, TF.smooth_l1_loss, mse_cases(beta=st.sampled_from((0.0, 0.5, 1.0, 2.0)))),
     Op("hinge_loss", F.hinge_loss, t_hinge, hinge_cases()),

@@ -4,7 +4,7 @@ from __future__ import annotations
 from . import functional as F
 from .module import Module
 
-__all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "HuberLoss", "SmoothL1Loss", "HingeLoss"]
+__all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "HuberLoss", "SmoothL1Loss", "HingeLoss", "BCEWithLogitsLoss"]
 
 
 class _Loss(Module):
@@ -68,3 +68,10 @@ class HingeLoss(_Loss):
 
     def forward(self, scores, target):
         return F.hinge_loss(scores, target, margin=self.margin, reduction=self.reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """Binary cross-entropy of logits x against targets y: softplus(x) − x·y, overflow-free."""
+
+    def forward(self, logits, target):
+        return F.binary_cross_entropy_with_logits(logits, target, reduction=self.reduction)

@@ -1,5 +1,5 @@
-"""Losses: softmax cross-entropy (fused), negative log-likelihood, mean squared error, Huber and
-smooth L1, multiclass hinge, L2 penalty.
+"""Losses: softmax cross-entropy (fused), negative log-likelihood, binary cross-entropy of logits,
+mean squared error, Huber and smooth L1, multiclass hinge, L2 penalty.
 
 Each takes ``reduction="mean" | "sum" | "none"`` like PyTorch.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 from .. import backend, kernels, precision
 from .. import tensor as _tensor
 from ..autograd import Function
-from .activation import log_softmax, relu, softmax
+from .activation import log_softmax, relu, softmax, softplus
 from .broadcasting import require_tensor
 from .elementwise import abs as _abs
 from .elementwise import where
@@ -221,6 +221,14 @@ def smooth_l1_loss(prediction, target, reduction="mean", beta=1.0):
     return _reduce_elements("smooth_l1_loss", _huber(diff, beta) / beta if beta else _abs(diff), reduction)
 
 
+def binary_cross_entropy_with_logits(logits, target, reduction="mean"):
+    """−[y·log σ(x) + (1 − y)·log(1 − σ(x))] = softplus(x) − x·y = max(x, 0) − x·y + log1p(e^−|x|),
+    never exponentiating a positive number; reduced over every element. dL/dx = σ(x) − y,
+    dL/dy = −x."""
+    logits, target = _float_pair("binary_cross_entropy_with_logits", logits, target, reduction)
+    return _reduce_elements("binary_cross_entropy_with_logits", softplus(logits) - logits * target, reduction)
+
+
 def _huber(diff, delta):
     """½d² where |d| < δ, else δ(|d| − ½δ), elementwise. The branches meet at |d| = δ in value and
     slope; the outer one's curvature 0 there is PyTorch's second derivative."""
@@ -229,13 +237,19 @@ def _huber(diff, delta):
 
 
 def _difference(op, prediction, target, reduction):
-    """prediction − target (as floats) after checking both are tensors of one shape."""
+    """prediction − target of _float_pair."""
+    prediction, target = _float_pair(op, prediction, target, reduction)
+    return prediction - target
+
+
+def _float_pair(op, prediction, target, reduction):
+    """prediction and target as floats after checking both are tensors of one shape."""
     _check_reduction(op, reduction)
     require_tensor(op, "prediction", prediction)
     require_tensor(op, "target", target)
     if tuple(prediction.shape) != tuple(target.shape):
         raise ValueError(f"{op}: prediction shape {prediction.shape} differs from target shape {tuple(target.shape)}")
-    return as_float(prediction) - as_float(target)
+    return as_float(prediction), as_float(target)
 
 
 def _reduce_elements(op, values, reduction):
