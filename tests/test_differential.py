@@ -439,9 +439,11 @@ def hinge_cases(draw):
 
 
 @st.composite
-def mse_cases(draw):
+def mse_cases(draw, **options):
+    """Two leaves of one shape, a reduction, and one draw from each strategy in ``options``."""
     shape = draw(shapes)
-    return case(draw(leaves(shape)), draw(leaves(shape)), reduction=draw(REDUCTIONS))
+    return case(draw(leaves(shape)), draw(leaves(shape)), reduction=draw(REDUCTIONS),
+                **{name: draw(values) for name, values in options.items()})
 
 
 @st.composite
@@ -848,7 +850,12 @@ OPS = [
     Op("cross_entropy labels", F.cross_entropy, TF.cross_entropy, class_cases(), cross_entropy_terms),
     Op("cross_entropy probabilities", F.cross_entropy, TF.cross_entropy, class_cases(prob_target=True),
        cross_entropy_terms),
+    Op("nll_loss", F.nll_loss, TF.nll_loss, class_cases()),
     Op("mse_loss", F.mse_loss, TF.mse_loss, mse_cases()),
+    Op("binary_cross_entropy_with_logits", F.binary_cross_entropy_with_logits,
+       TF.binary_cross_entropy_with_logits, mse_cases()),
+    Op("huber_loss", F.huber_loss, TF.huber_loss, mse_cases(delta=st.sampled_from((0.5, 1.0, 2.0)))),
+    Op("smooth_l1_loss", F.smooth_l1_loss, TF.smooth_l1_loss, mse_cases(beta=st.sampled_from((0.0, 0.5, 1.0, 2.0)))),
     Op("hinge_loss", F.hinge_loss, t_hinge, hinge_cases()),
     Op("l2_penalty", F.l2_penalty, lambda ts, weight: sum((t * t).sum() for t in ts) * weight, l2_cases()),
     Op("LayerNorm", c_layer_norm, t_layer_norm, layer_norm_cases(), layer_norm_terms),

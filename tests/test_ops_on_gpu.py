@@ -18,6 +18,11 @@ OPS = {
     "unflatten": lambda t: t.unflatten(1, (2, 2)),
     "flip": lambda t: t.flip(1),
     "masked_fill": lambda t: t.masked_fill(cugrad.tensor(MASK, device=t.device), 2.0),
+    "nll_loss": lambda t: cugrad.nn.functional.nll_loss(t, cugrad.tensor(np.array([3, 0, 1]), device=t.device), reduction="none"),
+    "huber_loss": lambda t: cugrad.nn.functional.huber_loss(t, t.flip(1) * 0.5, reduction="none", delta=0.8),
+    "smooth_l1_loss": lambda t: cugrad.nn.functional.smooth_l1_loss(t, -t * 0.3, reduction="none", beta=0.9),
+    "binary_cross_entropy_with_logits": lambda t: cugrad.nn.functional.binary_cross_entropy_with_logits(
+        t, (t * 0.7).sigmoid(), reduction="none"),
     "sin": lambda t: t.sin(), "cosh": lambda t: t.cosh(), "tan": lambda t: t.tan(),
     "log2": lambda t: t.abs().log2(), "rsqrt": lambda t: t.abs().rsqrt(), "exp2": lambda t: t.exp2(),
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 from . import functional as F
 from .module import Module
 
-__all__ = ["CrossEntropyLoss", "MSELoss", "HingeLoss"]
+__all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "HuberLoss", "SmoothL1Loss", "HingeLoss", "BCEWithLogitsLoss"]
 
 
 class _Loss(Module):
@@ -25,9 +25,38 @@ class CrossEntropyLoss(_Loss):
         return F.cross_entropy(logits, target, reduction=self.reduction)
 
 
+class NLLLoss(_Loss):
+    """Negative log-likelihood −x_{i,tᵢ} of log-probabilities (N, C) at labels (N,)."""
+
+    def forward(self, log_probs, target):
+        return F.nll_loss(log_probs, target, reduction=self.reduction)
+
+
 class MSELoss(_Loss):
     def forward(self, prediction, target):
         return F.mse_loss(prediction, target, reduction=self.reduction)
+
+
+class HuberLoss(_Loss):
+    """½d² where |d| ≤ delta, else delta·(|d| − ½delta), for d = prediction − target."""
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0):
+        super().__init__(reduction)
+        self.delta = delta
+
+    def forward(self, prediction, target):
+        return F.huber_loss(prediction, target, reduction=self.reduction, delta=self.delta)
+
+
+class SmoothL1Loss(_Loss):
+    """½d²/beta where |d| < beta, else |d| − ½beta, for d = prediction − target."""
+
+    def __init__(self, reduction: str = "mean", beta: float = 1.0):
+        super().__init__(reduction)
+        self.beta = beta
+
+    def forward(self, prediction, target):
+        return F.smooth_l1_loss(prediction, target, reduction=self.reduction, beta=self.beta)
 
 
 class HingeLoss(_Loss):
@@ -39,3 +68,10 @@ class HingeLoss(_Loss):
 
     def forward(self, scores, target):
         return F.hinge_loss(scores, target, margin=self.margin, reduction=self.reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """Binary cross-entropy of logits x against targets y: softplus(x) − x·y, overflow-free."""
+
+    def forward(self, logits, target):
+        return F.binary_cross_entropy_with_logits(logits, target, reduction=self.reduction)

@@ -1,4 +1,5 @@
-"""Losses: softmax cross-entropy (fused), mean squared error, multiclass hinge, L2 penalty.
+"""Losses: softmax cross-entropy (fused), negative log-likelihood, binary cross-entropy of logits,
+mean squared error, Huber and smooth L1, multiclass hinge, L2 penalty.
 
 Each takes ``reduction="mean" | "sum" | "none"`` like PyTorch.
 """
@@ -7,8 +8,10 @@ from __future__ import annotations
 from .. import backend, kernels, precision
 from .. import tensor as _tensor
 from ..autograd import Function
-from .activation import log_softmax, relu, softmax
+from .activation import log_softmax, relu, softmax, softplus
 from .broadcasting import require_tensor
+from .elementwise import abs as _abs
+from .elementwise import where
 from .promotion import as_float
 from .reduce import sum as _sum
 from .shape import astype, broadcast_to
@@ -133,6 +136,36 @@ def cross_entropy(logits, target, reduction="mean"):
     return _reduce("cross_entropy", rows, reduction)
 
 
+def _class_labels(op, name, x, target):
+    """The label array of ``target`` after checking ``x`` is a 2-D (N, C) tensor and ``target`` integer (N,)."""
+    require_tensor(op, name, x)
+    if x.ndim != 2:
+        raise ValueError(f"{op}: {name} must be 2-D (N, C), got shape {x.shape}")
+    labels = _data(target)
+    if not backend.is_array(labels) or labels.dtype.kind not in "iu":
+        raise TypeError(f"{op}: target must be integer labels, got {getattr(labels, 'dtype', type(labels).__name__)}")
+    if tuple(labels.shape) != (x.shape[0],):
+        raise ValueError(f"{op}: target must have shape ({x.shape[0]},) for {name} {x.shape}, got {tuple(labels.shape)}")
+    return labels
+
+
+def nll_loss(log_probs, target, reduction="mean"):
+    """Negative log-likelihood of log-probabilities x (N, C) at integer labels t (N,): Lᵢ = −x_{i,tᵢ}.
+
+    A gather by indexing, so dL/dx is −g at (i, tᵢ) and 0 elsewhere ("mean" divides by N: nan for
+    N = 0, as PyTorch). Integer input is float32.
+    """
+    _check_reduction("nll_loss", reduction)
+    labels = _class_labels("nll_loss", "input", log_probs, target)
+    n, c = log_probs.shape
+    if backend.device_of(labels).type == "cpu" and n and (labels.min() < 0 or labels.max() >= c):
+        raise ValueError(f"nll_loss: labels must lie in [0, {c}), got values in [{labels.min()}, {labels.max()}]")
+    log_probs = as_float(log_probs)
+    with backend.device_context(log_probs.device):  # CuPy allocates on the current GPU
+        rows = backend.array_module(labels).arange(n)
+    return _reduce("nll_loss", -log_probs[rows, labels], reduction)
+
+
 def mse_loss(prediction, target, reduction="mean"):
     """(prediction − target)², reduced over every element like PyTorch's mse_loss."""
     _check_reduction("mse_loss", reduction)
@@ -171,19 +204,68 @@ class SquaredError(Function):
         return (grad if need_prediction else None), (-grad if need_target else None), None
 
 
+def huber_loss(prediction, target, reduction="mean", delta=1.0):
+    """Huber loss of d = prediction − target: ½d² where |d| < δ, else δ(|d| − ½δ), reduced over
+    every element like mse_loss. dL/dp = d (clipped to ±δ outside) = −dL/dt. δ must be positive."""
+    if not delta > 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    return _reduce_elements("huber_loss", _huber(_difference("huber_loss", prediction, target, reduction), delta), reduction)
+
+
+def smooth_l1_loss(prediction, target, reduction="mean", beta=1.0):
+    """Smooth L1 loss of d = prediction − target: ½d²/β where |d| < β, else |d| − ½β (Huber with
+    δ = β, divided by β; |d| for β = 0), reduced over every element. β must not be negative."""
+    if not beta >= 0:
+        raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+    diff = _difference("smooth_l1_loss", prediction, target, reduction)
+    return _reduce_elements("smooth_l1_loss", _huber(diff, beta) / beta if beta else _abs(diff), reduction)
+
+
+def binary_cross_entropy_with_logits(logits, target, reduction="mean"):
+    """−[y·log σ(x) + (1 − y)·log(1 − σ(x))] = softplus(x) − x·y = max(x, 0) − x·y + log1p(e^−|x|),
+    never exponentiating a positive number; reduced over every element. dL/dx = σ(x) − y,
+    dL/dy = −x."""
+    logits, target = _float_pair("binary_cross_entropy_with_logits", logits, target, reduction)
+    return _reduce_elements("binary_cross_entropy_with_logits", softplus(logits) - logits * target, reduction)
+
+
+def _huber(diff, delta):
+    """½d² where |d| < δ, else δ(|d| − ½δ), elementwise. The branches meet at |d| = δ in value and
+    slope; the outer one's curvature 0 there is PyTorch's second derivative."""
+    size = _abs(diff)
+    return where(size < delta, 0.5 * diff * diff, delta * (size - 0.5 * delta))
+
+
+def _difference(op, prediction, target, reduction):
+    """prediction − target of _float_pair."""
+    prediction, target = _float_pair(op, prediction, target, reduction)
+    return prediction - target
+
+
+def _float_pair(op, prediction, target, reduction):
+    """prediction and target as floats after checking both are tensors of one shape."""
+    _check_reduction(op, reduction)
+    require_tensor(op, "prediction", prediction)
+    require_tensor(op, "target", target)
+    if tuple(prediction.shape) != tuple(target.shape):
+        raise ValueError(f"{op}: prediction shape {prediction.shape} differs from target shape {tuple(target.shape)}")
+    return as_float(prediction), as_float(target)
+
+
+def _reduce_elements(op, values, reduction):
+    """values as they are ("none"), or their sum, or their mean over every element (nan for none)."""
+    if reduction == "none":
+        return values
+    total = _sum(values)
+    return total / values.size if reduction == "mean" else total
+
+
 def hinge_loss(scores, target, margin=1.0, reduction="mean"):
     """Multiclass SVM loss: Lᵢ = Σ_{j≠yᵢ} max(0, sⱼ − s_yᵢ + margin)."""
     _check_reduction("hinge_loss", reduction)
-    require_tensor("hinge_loss", "scores", scores)
-    if scores.ndim != 2:
-        raise ValueError(f"hinge_loss: scores must be 2-D (N, C), got shape {scores.shape}")
+    labels = _class_labels("hinge_loss", "scores", scores, target)
     n, c = scores.shape
     scores = as_float(scores)
-    labels = _data(target)
-    if not backend.is_array(labels) or labels.dtype.kind not in "iu":
-        raise TypeError(f"hinge_loss: target must be integer labels, got {getattr(labels, 'dtype', type(labels).__name__)}")
-    if tuple(labels.shape) != (n,):
-        raise ValueError(f"hinge_loss: target must have shape ({n},) for scores {scores.shape}, got {tuple(labels.shape)}")
     xp = backend.array_module(labels)
     with backend.device_context(scores.device):      # CuPy allocates on the current GPU
         rows = xp.arange(n)
