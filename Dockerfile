@@ -35,10 +35,11 @@ RUN apt-get update \
 
 WORKDIR /home/cugrad/cugrad
 COPY --chown=cugrad:cugrad . .
-# the package with CuPy for CUDA 12 and the test/bench tools, and PyTorch for the twins, resolved
-# together so CuPy's and PyTorch's CUDA 12 wheels agree on one version of each library
-RUN if [ "$WITH_TORCH" = 1 ]; then pip install ".[cuda12,dev]" "$TORCH_SPEC" --extra-index-url "$TORCH_INDEX"; \
-    else pip install ".[cuda12,dev]"; fi \
+# the package with CuPy for CUDA 12, the test/bench tools, MPI (dist: gpu_check.sh runs one rank
+# per GPU) and PyTorch for the twins, resolved together so CuPy's and PyTorch's CUDA 12 wheels
+# agree on one version of each library
+RUN if [ "$WITH_TORCH" = 1 ]; then pip install ".[cuda12,dev,dist]" "$TORCH_SPEC" --extra-index-url "$TORCH_INDEX"; \
+    else pip install ".[cuda12,dev,dist]"; fi \
  && pip check
 
 USER cugrad
