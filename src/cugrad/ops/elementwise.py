@@ -10,72 +10,53 @@ from .broadcasting import broadcast_shape, shape_of, unbroadcast
 from .promotion import as_float, promote
 
 
-class Exp(Function):
+class UfuncOp(Function):
+    """y = f(x) by the array library's ufunc ``ufunc``, saving x, or y where ``saves_output``;
+    backward is ``grad(g, saved)``, each subclass's rule in its docstring."""
+
+    fp_quiet = True
+    ufunc = ""
+    saves_output = False
+
+    @classmethod
+    def forward(cls, ctx, x):
+        x = as_float(x)
+        y = getattr(backend.array_module(x), cls.ufunc)(x)
+        ctx.save_for_backward(y if cls.saves_output else x)
+        return y
+
+    @classmethod
+    def backward(cls, ctx, g):
+        (saved,) = ctx.saved
+        return cls.grad(g, saved)
+
+
+class Exp(UfuncOp):
     """y = e^x;  dL/dx = g * y."""
 
-    fp_quiet = True
-
-    @staticmethod
-    def forward(ctx, x):
-        y = backend.array_module(x).exp(as_float(x))
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        (y,) = ctx.saved
-        return g * y
+    ufunc, saves_output = "exp", True
+    grad = staticmethod(lambda g, y: g * y)
 
 
-class Log(Function):
+class Log(UfuncOp):
     """y = ln x;  dL/dx = g / x."""
 
-    fp_quiet = True
-
-    @staticmethod
-    def forward(ctx, x):
-        x = as_float(x)
-        ctx.save_for_backward(x)
-        return backend.array_module(x).log(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved
-        return g / x
+    ufunc = "log"
+    grad = staticmethod(lambda g, x: g / x)
 
 
-class Sqrt(Function):
+class Sqrt(UfuncOp):
     """y = √x;  dL/dx = g / (2y)."""
 
-    fp_quiet = True
-
-    @staticmethod
-    def forward(ctx, x):
-        y = backend.array_module(x).sqrt(as_float(x))
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        (y,) = ctx.saved
-        return g / (2 * y)
+    ufunc, saves_output = "sqrt", True
+    grad = staticmethod(lambda g, y: g / (2 * y))
 
 
-class Exp2(Function):
+class Exp2(UfuncOp):
     """y = 2^x;  dL/dx = g·y·ln 2."""
 
-    fp_quiet = True
-
-    @staticmethod
-    def forward(ctx, x):
-        y = backend.array_module(x).exp2(as_float(x))
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        (y,) = ctx.saved
-        return g * y * math.log(2)
+    ufunc, saves_output = "exp2", True
+    grad = staticmethod(lambda g, y: g * y * math.log(2))
 
 
 class LogBase(Function):
