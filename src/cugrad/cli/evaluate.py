@@ -13,8 +13,8 @@ from .runs import (load_data, load_training_checkpoint, model_classes, resolve_d
 
 
 def run(args) -> int:
-    """A checkpoint's loss and accuracy on its test split or on ``--data``, whose
-    labels are mapped through the checkpoint's classes (a label it does not know is an error)."""
+    """A checkpoint's loss and accuracy on its test split or on ``--data``, whose labels are mapped
+    through the checkpoint's classes (a label it does not know is an error)."""
     if args.batch_size < 1:
         raise CLIError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.labels and args.data is None:

@@ -11,8 +11,8 @@ from .runs import layer_sizes, load_training_checkpoint, trained_model
 
 
 def run(args) -> int:
-    """A training checkpoint's model, with its input normalisation in front, as
-    an ONNX file (batch axis symbolic)."""
+    """A training checkpoint's model, with its input normalisation in front, as an ONNX file (batch
+    axis symbolic)."""
     if args.opset < onnx.MIN_OPSET:
         raise CLIError(f"--opset must be >= {onnx.MIN_OPSET} (LayerNormalization), got {args.opset}")
     ckpt = load_training_checkpoint(args.checkpoint)

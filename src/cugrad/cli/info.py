@@ -47,7 +47,8 @@ def _distributed_status() -> str:
     job = distributed.launch.from_environment()
     where = (f"rank {job.rank} of {job.world_size}, local rank {job.local_rank} (launched by {job.launcher})"
              if job.launcher != "none" else "a single process (rank 0 of 1)")
-    mpi = f"mpi4py {_version('mpi4py')}" + (f", mpich {_version('mpich')}" if _version("mpich") != "not installed" else "")
+    mpich = _version("mpich")
+    mpi = f"mpi4py {_version('mpi4py')}" + (f", mpich {mpich}" if mpich != "not installed" else "")
     try:
         nccl = "NCCL " + ".".join(map(str, distributed.nccl.version()))
     except ImportError:
