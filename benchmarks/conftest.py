@@ -10,9 +10,10 @@
 
 Every case timed through ``timeit`` records in ``benchmark.extra_info``: ``case`` (what is
 compared), ``impl`` (``cugrad``, ``torch``, ``numpy``, ``gemm``, ``torch-gemm``, ``copy``),
-``device``, and where it applies ``bytes`` (bytes a kernel must move; report.py turns it into
-GB/s), ``gbps``, ``pct_of_copy``, ``peak_bytes``. ``record_median`` (used by
-test_bench_seed_net.py) prints ratios of medians within a group at the end of the session.
+``device``, and where it applies ``bytes`` (bytes a kernel must move; the report,
+cugrad.cli.bench_report, turns it into GB/s), ``gbps``, ``pct_of_copy``, ``peak_bytes``.
+``record_median`` (used by test_bench_seed_net.py) prints ratios of medians within a group at the
+end of the session.
 """
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def pytest_configure(config):
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
-    """Versions and the GPU into the JSON's machine_info (report.py prints them)."""
+    """Versions and the GPU into the JSON's machine_info (the report prints them)."""
     import numpy
     versions = {"numpy": numpy.__version__}
     try:

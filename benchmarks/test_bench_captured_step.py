@@ -5,8 +5,8 @@ Nets: the seeds' 64×1000→100→10 (sigmoid, squared loss, no biases, lr 1e-4)
 1024→4096×4→10 at batch 8192 (ReLU, softmax-CE); each with SGD and with Adam (lr 1e-3; cugrad's
 and PyTorch's graphed step with ``capturable=True``, PyTorch eager without). Every case group
 ``captured_<net>_<opt>`` holds impl ``cugrad`` (replays), ``torch`` (eager) and ``torch-graphed``;
-report.py gives ours / PyTorch eager as the ratio, the graphed time in the notes, and checks the
-issue's target (seeds' net, SGD: captured ≥ 4× faster than PyTorch eager).
+the report (cugrad.cli.bench_report) gives ours / PyTorch eager as the ratio, the graphed time in
+the notes, and checks the issue's target (seeds' net, SGD: captured ≥ 4× faster than PyTorch eager).
 
 On the CPU (the .ci/run dry run of gpu_check.sh) and on the CuPy stand-in the headline shrinks
 (harness.full_size); on the CPU compile_step runs the step eagerly and PyTorch's cases that need

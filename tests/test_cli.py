@@ -115,7 +115,7 @@ def test_only_bench_passes_unknown_arguments_on(capsys):
 
 
 def test_parse_hidden_forms():
-    from cugrad.runs import parse_hidden
+    from cugrad.cli.runs import parse_hidden
     assert parse_hidden(["64,64"]) == parse_hidden(["64 64"]) == parse_hidden(["64", "64"]) == [64, 64]
     assert parse_hidden(["none"]) == []
 
@@ -335,7 +335,7 @@ def test_test_fraction_leaving_no_training_samples(workdir, capsys):
 
 
 def test_out_of_memory_is_one_line_naming_the_flag(workdir, capsys, monkeypatch):
-    from cugrad import runs, training
+    from cugrad.cli import runs, train
     monkeypatch.setattr(runs, "device_memory", lambda device: 400)  # a tiny machine: 27 parameters need 432 bytes
     assert main(["train", *TINY]) == 1
     assert "--hidden 4: an MLP 2→4→3 has 27 parameters and needs about" in capsys.readouterr().err
@@ -343,7 +343,7 @@ def test_out_of_memory_is_one_line_naming_the_flag(workdir, capsys, monkeypatch)
 
     def no_memory(cfg):
         raise MemoryError("Unable to allocate 9 TiB")
-    monkeypatch.setattr(training, "build_model", no_memory)
+    monkeypatch.setattr(train, "build_model", no_memory)
     assert main(["train", *TINY]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["cugrad: error: out of memory (Unable to allocate 9 TiB); try a smaller --batch-size, --hidden "
@@ -491,7 +491,7 @@ def test_curves_have_whole_epoch_ticks(epochs):
     pytest.importorskip("matplotlib")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    from cugrad import plots
+    from cugrad.cli import plots
     ep = list(range(1, epochs + 1))
     history = {"epoch": ep, "train_loss": [1.0 / e for e in ep], "test_loss": [1.2 / e for e in ep],
                "train_acc": [0.5] * epochs, "test_acc": [0.6] * epochs, "seconds": [0.1] * epochs}

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from cugrad.runs import load_training_checkpoint
+from cugrad.cli.runs import load_training_checkpoint
 from test_distributed import SRC, mpiexec
 
 FLAGS = ["--samples", "200", "--hidden", "32,32", "--schedule", "constant", "--batch-size", "64", "--no-progress", "--seed", "3"]

@@ -11,10 +11,10 @@ from io import BytesIO
 
 import numpy as np
 
-from . import backend
-from .autograd import no_grad
-from .io import atomic_write
-from .tensor import Tensor
+from .. import backend
+from ..autograd import no_grad
+from ..io import atomic_write
+from ..tensor import Tensor
 
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
           "#bcbd22", "#17becf"]

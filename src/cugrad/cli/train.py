@@ -1,10 +1,10 @@
-"""The training and evaluation runs behind ``cugrad train`` and ``cugrad eval``: the loop with its
-progress bar, a checkpoint written atomically after every epoch in which the run stays finite, and
-the scores. What both share (configuration, data, model, run folder) is in :mod:`cugrad.runs`.
+"""``cugrad train``: the training run behind the command: its configuration from the flags (or the
+checkpoint it resumes), the loop with its progress bar, a checkpoint written atomically after every
+epoch in which the run stays finite, the metrics and the pictures. What train shares with eval and
+export (configuration checks, data, model, run folder, scores) is in :mod:`cugrad.cli.runs`.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -13,48 +13,24 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import backend, io, optim, plots, ranks, runlog
-from . import random as cg_random
-from .autograd import no_grad
-from .data import DataLoader, load_dataset
-from .nn.parallel import DistributedDataParallel
-from .nn import functional as F
-from .optim import lr_scheduler
-from .precision import set_matmul_precision
+from .. import backend, io, optim, runlog
+from .. import random as cg_random
+from ..data import DataLoader
+from ..nn import functional as F
+from ..nn.parallel import DistributedDataParallel
+from ..optim import lr_scheduler
+from ..precision import set_matmul_precision
+from . import plots, ranks
+from .parser import CLIError
 from .runs import (CHECKPOINT_FILE, CHECKPOINT_KIND, DEFAULT_LR, HISTORY_KEYS, HISTORY_LATER_KEYS, PICTURES,
-                   RESUME_FIXED, TRAIN_DEFAULTS, CLIError, build_model, check_flags, check_model_fits, layer_sizes, load_data, load_training_checkpoint,
-                   make_run_dir, model_classes, normalizer, parse_hidden, remove_empty, resolve_device, run_dir,
-                   split)
-from .tensor import Tensor
+                   RESUME_FIXED, TRAIN_DEFAULTS, build_model, check_flags, check_model_fits, layer_sizes, load_data,
+                   load_training_checkpoint, make_run_dir, model_classes, normalizer, parse_hidden, remove_empty,
+                   resolve_device, result_line, run_dir, score, split)
 
 
 def _note(message: str) -> None:
     print(f"cugrad: note: {message}", file=sys.stderr, flush=True)
 
-
-def _score(model, X, y, task, batch_size=8192):
-    """(loss, accuracy or None) over device arrays X, y without recording."""
-    was_training = model.training
-    model.eval()
-    total_loss, correct, n = 0.0, 0, len(X)
-    with no_grad():
-        for lo in range(0, n, batch_size):
-            xb, yb = Tensor._wrap(X[lo:lo + batch_size]), Tensor._wrap(y[lo:lo + batch_size])
-            out = model(xb)
-            if task == "classification":
-                total_loss += float(F.cross_entropy(out, yb, reduction="sum").item())
-                correct += int((out.data.argmax(axis=1) == yb.data).sum())
-            else:
-                total_loss += float(F.mse_loss(out, yb, reduction="sum").item()) / out.shape[1]
-    model.train(was_training)
-    return total_loss / n, (correct / n if task == "classification" else None)
-
-
-def _result_line(task, acc, loss) -> str:
-    return f"test accuracy: {acc:.3f}" if task == "classification" else f"test mse: {loss:.4g}"
-
-
-# --------------------------------------------------------------------------- train
 
 def _train_config(args, resumed):
     given = {k: getattr(args, k) for k in TRAIN_DEFAULTS if getattr(args, k, None) is not None}
@@ -120,8 +96,8 @@ def _remedy(cfg) -> str:
     return "try " + ", or ".join(tries)
 
 
-def train(args) -> int:
-    """``cugrad train``: train (or resume) a run, write its checkpoint every epoch and its pictures.
+def run(args) -> int:
+    """Train (or resume) a run, write its checkpoint every epoch and its pictures.
     Everything the flags and the data decide is checked before the run folder is made; a run that
     fails before its first checkpoint leaves no folder behind.
 
@@ -223,7 +199,7 @@ def train(args) -> int:
                     train_acc = round(hits) / max(seen, 1) if task == "classification" else None
                 train_seconds += dt
                 samples_seen += seen
-                test_loss, test_acc = _score(net, Xte_d, yte_d, task)
+                test_loss, test_acc = score(net, Xte_d, yte_d, task)
                 problem = _divergence(train_loss, test_loss, net)
                 if problem is not None:
                     kept = (f"{ckpt_path} keeps epoch {history['epoch'][-1]}" if history["epoch"]
@@ -264,7 +240,7 @@ def train(args) -> int:
     if leader:
         print(f"trained {cfg['epochs'] - start_epoch} epoch(s) in {train_seconds:.1f} s ({rate:,.0f} samples/s); "
               f"wrote {', '.join(written)}")
-        print(_result_line(task, history["test_acc"][-1], history["test_loss"][-1]), flush=True)
+        print(result_line(task, history["test_acc"][-1], history["test_loss"][-1]), flush=True)
     ranks.barrier()   # no rank leaves (and no launcher tears down) before rank 0 has written
     return 0
 
@@ -313,81 +289,3 @@ def _run_epoch(model, loader, opt, sched, task, device, progress):
     seen_or_one = max(seen, 1)
     accuracy = int(correct) / seen_or_one if task == "classification" else None
     return float(loss_sum) / seen_or_one, accuracy, seen, time.perf_counter() - t0
-
-
-# --------------------------------------------------------------------------- eval
-
-def trained_model(ckpt, path):
-    """The MLP a training checkpoint (from load_training_checkpoint) describes, with its weights."""
-    cfg = ckpt["config"]
-    model = build_model({**cfg, "checkpoint": None})
-    try:
-        model.load_state_dict(ckpt["model"])
-    except ValueError as exc:
-        raise io.CheckpointError(f"checkpoint {path!r} does not match its own configuration "
-                                 f"(MLP {cfg['hidden_sizes']}): {exc}") from None
-    return model
-
-
-def evaluate(args) -> int:
-    """``cugrad eval``: a checkpoint's loss and accuracy on its test split or on ``--data``, whose
-    labels are mapped through the checkpoint's classes (a label it does not know is an error)."""
-    if args.batch_size < 1:
-        raise CLIError(f"--batch-size must be >= 1, got {args.batch_size}")
-    if args.labels and args.data is None:
-        raise CLIError("--labels needs --data")
-    ckpt = load_training_checkpoint(args.checkpoint)
-    cfg = ckpt["config"]
-    device = resolve_device(args.device)
-    model = trained_model(ckpt, args.checkpoint)
-    model.to(device)
-    if args.data is None:
-        _, ds = split(load_data(cfg, model_classes(cfg)), cfg)
-        label = "test"
-    else:
-        ds = load_dataset(args.data, labels=args.labels, task=cfg["task_kind"], classes=model_classes(cfg))
-        label = os.path.basename(args.data)
-    if ds.n_features != cfg["n_features"]:
-        raise CLIError(f"{args.data or cfg['data']!r} has {ds.n_features} feature(s); the model in "
-                       f"{args.checkpoint!r} expects {cfg['n_features']}")
-    if ds.n_outputs != cfg["n_outputs"]:
-        raise CLIError(f"{args.data!r} has {ds.n_outputs} target column(s); the model in {args.checkpoint!r} "
-                       f"predicts {cfg['n_outputs']}")
-    norm = ckpt["normalize"]
-    X = (ds.X - norm["mean"]) / norm["std"]
-    with backend.device_context(device):
-        Xd, yd = backend.to_device(X.astype(np.float32), device), backend.to_device(ds.y, device)
-        loss, acc = _score(model, Xd, yd, ds.task, args.batch_size)
-    print(f"{label}: {len(ds)} samples, loss {loss:.4f}")
-    if label == "test":
-        print(_result_line(ds.task, acc, loss))
-    else:
-        print(f"accuracy: {acc:.3f}" if ds.task == "classification" else f"mse: {loss:.4g}")
-    return 0
-
-
-# --------------------------------------------------------------------------- export
-
-def export_onnx(args) -> int:
-    """``cugrad export``: a training checkpoint's model, with its input normalisation in front, as
-    an ONNX file (batch axis symbolic)."""
-    from . import onnx
-
-    if args.opset < onnx.MIN_OPSET:
-        raise CLIError(f"--opset must be >= {onnx.MIN_OPSET} (LayerNormalization), got {args.opset}")
-    ckpt = load_training_checkpoint(args.checkpoint)
-    cfg = ckpt["config"]
-    model = trained_model(ckpt, args.checkpoint)
-    meta = {"cugrad.task": cfg["task_kind"], "cugrad.activation": cfg["activation"]}
-    if cfg.get("classes") is not None:
-        meta["cugrad.classes"] = json.dumps([str(c) for c in cfg["classes"]])
-    try:
-        onnx.export(model, args.output, np.zeros((1, cfg["n_features"]), np.float32), opset=args.opset,
-                    normalize=(ckpt["normalize"]["mean"], ckpt["normalize"]["std"]), metadata=meta)
-    except ImportError as exc:
-        raise CLIError(str(exc)) from None
-    arch = "→".join(map(str, layer_sizes(cfg)))
-    what = "logits" if cfg["task_kind"] == "classification" else "predictions"
-    print(f"wrote {args.output}: MLP {arch} {cfg['activation']}; input 'input' (batch, {cfg['n_features']}) of raw "
-          f"features, output 'output' (batch, {cfg['n_outputs']}) of {what}; opset {args.opset}")
-    return 0

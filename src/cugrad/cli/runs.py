@@ -1,7 +1,8 @@
-"""What ``cugrad train`` and ``cugrad eval`` share: a run's configuration (its defaults, and the
-checks that a flag and a checkpoint's copy of it both pass), its data and split, its model, its
-folder and its checkpoint. User errors raise :class:`CLIError` naming the flag or file at fault; a
-checkpoint whose contents fail the checks raises :class:`~cugrad.io.CheckpointError` ("corrupt").
+"""What ``cugrad train``, ``eval`` and ``export`` share: a run's configuration (its defaults, and the
+checks that a flag and a checkpoint's copy of it both pass), its data and split, its model and its
+scores, its folder and its checkpoint. User errors raise :class:`CLIError` naming the flag or file
+at fault; a checkpoint whose contents fail the checks raises :class:`~cugrad.io.CheckpointError`
+("corrupt").
 """
 from __future__ import annotations
 
@@ -11,8 +12,12 @@ import time
 
 import numpy as np
 
-from . import backend, io, nn
-from .data import BUILTIN_DATASETS, DataError, load_dataset, train_test_split
+from .. import backend, io, nn
+from ..autograd import no_grad
+from ..data import BUILTIN_DATASETS, DataError, load_dataset, train_test_split
+from ..nn import functional as F
+from ..tensor import Tensor
+from .parser import CLIError
 
 CHECKPOINT_KIND = "cugrad-train"
 CHECKPOINT_FILE = "model.safetensors"
@@ -37,14 +42,6 @@ HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "se
 # per epoch too, since the TensorBoard logs: the learning rate at its start and samples/s in it
 # (checkpoints from before lack them; a run resumed from one leaves them empty for its old epochs)
 HISTORY_LATER_KEYS = ("lr", "samples_per_s")
-
-
-class CLIError(Exception):
-    """A user error: printed as one line, exit status ``code``."""
-
-    def __init__(self, message, code=1):
-        super().__init__(message)
-        self.code = code
 
 
 # --------------------------------------------------------------------------- flags
@@ -258,6 +255,40 @@ def build_model(cfg):
     sizes = layer_sizes(cfg)
     return nn.MLP(sizes, activation=cfg["activation"], dropout=cfg["dropout"],
                   checkpoint=parse_checkpoint(cfg.get("checkpoint")))
+
+
+def trained_model(ckpt, path):
+    """The MLP a training checkpoint (from load_training_checkpoint) describes, with its weights."""
+    cfg = ckpt["config"]
+    model = build_model({**cfg, "checkpoint": None})
+    try:
+        model.load_state_dict(ckpt["model"])
+    except ValueError as exc:
+        raise io.CheckpointError(f"checkpoint {path!r} does not match its own configuration "
+                                 f"(MLP {cfg['hidden_sizes']}): {exc}") from None
+    return model
+
+
+def score(model, X, y, task, batch_size=8192):
+    """(loss, accuracy or None) over device arrays X, y without recording."""
+    was_training = model.training
+    model.eval()
+    total_loss, correct, n = 0.0, 0, len(X)
+    with no_grad():
+        for lo in range(0, n, batch_size):
+            xb, yb = Tensor._wrap(X[lo:lo + batch_size]), Tensor._wrap(y[lo:lo + batch_size])
+            out = model(xb)
+            if task == "classification":
+                total_loss += float(F.cross_entropy(out, yb, reduction="sum").item())
+                correct += int((out.data.argmax(axis=1) == yb.data).sum())
+            else:
+                total_loss += float(F.mse_loss(out, yb, reduction="sum").item()) / out.shape[1]
+    model.train(was_training)
+    return total_loss / n, (correct / n if task == "classification" else None)
+
+
+def result_line(task, acc, loss) -> str:
+    return f"test accuracy: {acc:.3f}" if task == "classification" else f"test mse: {loss:.4g}"
 
 
 def device_memory(device) -> int | None:

@@ -8,8 +8,8 @@ import time
 
 import numpy as np
 
-from . import distributed as dist
-from .runs import CLIError
+from .. import distributed as dist
+from .parser import CLIError
 
 
 def join() -> tuple[int, int, int]:
