@@ -2,7 +2,7 @@
 *driver* that compiles and caches one module per family (``CupyDriver`` on a GPU).
 
 ``use_driver(...)`` swaps the driver for the test bench's host emulator; the override lives here
-and only here, and ``_on_device`` is how every wrapper asks whether the kernel path runs.
+and only here, and ``on_device`` is how every wrapper asks whether the kernel path runs.
 """
 from __future__ import annotations
 
@@ -149,17 +149,18 @@ _cupy_driver = None
 
 
 @contextlib.contextmanager
-def use_driver(driver):
-    """Route every call, NumPy arrays included, through ``driver`` (the test bench's emulator)."""
+def use_driver(replacement):
+    """Route every call, NumPy arrays included, through ``replacement`` (the test bench's emulator)."""
     global _override
-    prev, _override = _override, driver
+    prev, _override = _override, replacement
     try:
-        yield driver
+        yield replacement
     finally:
         _override = prev
 
 
-def _driver():
+def driver():
+    """The driver every wrapper launches through: the override, else the GPU's (made on first use)."""
     global _cupy_driver
     if _override is not None:
         return _override
@@ -168,6 +169,6 @@ def _driver():
     return _cupy_driver
 
 
-def _on_device(*arrays) -> bool:
+def on_device(*arrays) -> bool:
     """True when the kernel path runs: a driver override is active or an input is not NumPy."""
     return _override is not None or any(a is not None and not isinstance(a, np.ndarray) for a in arrays)
