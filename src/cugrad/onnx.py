@@ -36,7 +36,7 @@ def export(model: Module, path, example_input, *, opset: int = DEFAULT_OPSET, dy
     ``normalize=(mean, std)`` puts (x − mean) / std in front (as ``cugrad train`` feeds its model);
     ``metadata`` (str → str) goes into the model's metadata_props."""
     try:
-        import onnx
+        import onnx   # optional: the onnx extra
         from onnx import helper, numpy_helper
     except ImportError:
         raise ImportError("cugrad.onnx.export needs the onnx package: pip install 'cugrad[onnx]'") from None

@@ -84,7 +84,7 @@ def compile_options(arch: str | None = None) -> tuple:
 def compile_ptx(family: str, arch: str) -> tuple[str, dict]:
     """Compile one family through CuPy's NVRTC binding with the loader's source, options and name
     expressions (no GPU needed). Returns (ptx, {name expression: lowered name})."""
-    from cupy.cuda import nvrtc
+    from cupy.cuda import nvrtc   # optional: CuPy's NVRTC binding compiles without a GPU
 
     prog = nvrtc.createProgram(kernel_source(family), f"{family}.cu", [], [])
     try:
