@@ -89,7 +89,7 @@ def export(model: Module, path, example_input, *, opset: int = DEFAULT_OPSET, dy
 def _flatten(module, prefix):
     """(dotted name, leaf module) in the order they run; a module with no export is refused by name."""
     if isinstance(module, layers.Sequential):
-        for key, child in module._modules.items():
+        for key, child in module.named_children():
             yield from _flatten(child, f"{prefix}.{key}" if prefix else key)
         return
     if type(module) not in _EXPORTS:
