@@ -39,15 +39,15 @@ NAME_EXPRESSIONS = {
 
 # --------------------------------------------------------------------------- sources and compiling
 
-def kernel_dir() -> Path:
-    """Where the .cu files are: inside the installed package (cugrad/cuda_kernels), else the source
-    checkout's kernels/."""
-    package = Path(__file__).resolve().parents[1]
-    for cand in (package / "cuda_kernels", package.parents[1] / "kernels"):
+def kernel_dir(here: Path = Path(__file__).resolve().parent) -> Path:
+    """Where the .cu files are: a folder named kernels/ — this one, ``here``, in an installed wheel
+    (pyproject's force-include puts them beside their wrappers), else the source checkout's
+    top-level kernels/ (``here`` being src/cugrad/kernels)."""
+    candidates = (here, here.parents[2] / here.name)
+    for cand in candidates:
         if (cand / "common.cuh").is_file():
             return cand
-    raise FileNotFoundError(f"cugrad: CUDA kernel sources not found in {package / 'cuda_kernels'} "
-                            f"nor {package.parents[1] / 'kernels'}")
+    raise FileNotFoundError(f"cugrad: CUDA kernel sources not found in {candidates[0]} nor {candidates[1]}")
 
 
 @lru_cache(maxsize=None)
