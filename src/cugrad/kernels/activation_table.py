@@ -184,6 +184,9 @@ ROWS = (
         lambda g, s, p: g * (_gelu_cdf(s) + s * _INV_SQRT_2PI * np.exp(-0.5 * s * s)),
         d2=lambda s, p, m: _INV_SQRT_2PI * m.exp(-0.5 * s * s) * (2 - s * s),
         gain=lambda p: math.sqrt(2.0), init="kaiming", onnx=_gelu_onnx),
+    Act("tanhshrink", "Tanhshrink", "y = x − tanh x;  dx = g·tanh²x",
+        lambda z, p: z - np.tanh(z), lambda g, s, p: g * np.tanh(s) ** 2,
+        d2=lambda s, p, m: 2 * m.tanh(s) * (1 - m.tanh(s) ** 2), onnx=lambda g, x, p: g("Sub", x, g("Tanh", x))),
 )
 
 TABLE = {row.name: row for row in ROWS}
