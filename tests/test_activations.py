@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -208,6 +209,16 @@ def test_parameter_checks_name_the_activation():
         F.elu(x, beta=2.0)
     with pytest.raises(ValueError, match=r"linear: unknown activation 'swish'"):
         F.linear(x.reshape(1, 1), cugrad.tensor([[1.0]]), activation="swish")
+
+
+def test_readme_lists_every_activation():
+    """In the functional list, the nn module list and the CLI's --activation choices."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    functional, modules = readme.split("- `cugrad.nn.functional`:")[1].split("- `cugrad.nn`:")
+    cli = readme.split("`--activation NAME`")[1].split(")")[0]
+    for name in NAMES:
+        assert re.search(rf"`{name}[`(]", functional) and f"`{ACTIVATION_TABLE[name].module}`" in modules
+        assert re.search(rf"\b{name}\b", cli), name
 
 
 def test_init_gain_comes_from_the_table():
