@@ -8,7 +8,7 @@
 enum {
     ACT_IDENTITY = 0, ACT_RELU = 1, ACT_LEAKY_RELU = 2, ACT_SIGMOID = 3, ACT_TANH = 4, ACT_SILU = 5,
     ACT_ELU = 6, ACT_SELU = 7, ACT_CELU = 8, ACT_MISH = 9, ACT_HARDSWISH = 10, ACT_HARDSIGMOID = 11,
-    ACT_RELU6 = 12, ACT_SOFTSIGN = 13, ACT_LOGSIGMOID = 14, ACT_GELU = 15
+    ACT_RELU6 = 12, ACT_SOFTSIGN = 13, ACT_LOGSIGMOID = 14, ACT_GELU = 15, ACT_TANHSHRINK = 16
 };
 
 #define SELU_SCALE 1.0507009873554804934193349852946
@@ -32,6 +32,7 @@ template <typename A> __device__ __forceinline__ A apply_act(A z, int act, A p) 
         case ACT_SOFTSIGN: return z / (A(1) + (z < A(0) ? -z : z));
         case ACT_LOGSIGMOID: return -cg_softplus(-z);
         case ACT_GELU: return A(0.5) * z * (A(1) + cg_erf(z * A(0.70710678118654752440084436210485)));
+        case ACT_TANHSHRINK: return z - cg_tanh(z);
         default: return z;
     }
 }
@@ -79,6 +80,7 @@ template <typename A> __device__ __forceinline__ A act_grad(A gv, A s, int act, 
             const A c = A(0.70710678118654752440084436210485), k = A(0.39894228040143267793994605993438);
             return gv * (A(0.5) * (A(1) + cg_erf(s * c)) + s * k * cg_exp(A(-0.5) * s * s));
         }
+        case ACT_TANHSHRINK: { A t = cg_tanh(s); return gv * t * t; }
         default: return gv;
     }
 }

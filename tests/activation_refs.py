@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pytest
 
+import cugrad
 from cugrad.kernels import ACTIVATION_TABLE
 from kernel_cases import RTOL
 
@@ -17,7 +18,7 @@ except ImportError:
     torch = None
 
 
-def _torch():
+def require_torch():
     """PyTorch, or a skip (a failure when CI is set: CI installs it)."""
     if torch is None:
         if os.environ.get("CI"):
@@ -43,9 +44,25 @@ def _inverse(name, y):
     return {"sigmoid": torch.logit, "tanh": torch.atanh}.get(name, lambda v: v)(y)
 
 
+def param_values(name):
+    """Values of row ``name``'s parameter to test: its default, then 0, ¼, ½ and 2 where the row
+    accepts them (all exact in float32: PyTorch's float64 celu takes 1/alpha in float32)."""
+    row = ACTIVATION_TABLE[name]
+    candidates = dict.fromkeys((float(row.param[1]), 0.0, 0.25, 0.5, 2.0))
+    return [p for p in candidates if row.check is None or row.check(p) is None]
+
+
+def cugrad_fn(name):
+    """cugrad's op for row ``name`` as a user calls it (the gelu row: ``gelu(approximate="none")``,
+    gelu's default being the tanh form)."""
+    if name == "gelu":
+        return lambda x: cugrad.ops.gelu(x, approximate="none")
+    return cugrad.ops.ACTIVATION_OPS[name]
+
+
 def torch_fn(name, p=None):
     """x -> PyTorch's ``name``(x) with the row's parameter p (its default when None)."""
-    _torch()
+    require_torch()
     if name == "identity":
         return lambda x: x
     row = ACTIVATION_TABLE[name]
@@ -62,7 +79,7 @@ def torch_forward(name, z, p=None):
 
 def torch_grad(name, g, s, p=None):
     """g·act'(x) in float64 by PyTorch's autograd, from the saved array s (y or x, as the row says)."""
-    s = _torch().from_numpy(np.asarray(s, np.float64))
+    s = require_torch().from_numpy(np.asarray(s, np.float64))
     x = _inverse(name, s) if ACTIVATION_TABLE[name].saves == "y" else s
     x = x.detach().requires_grad_(True)
     torch_fn(name, p)(x).backward(torch.from_numpy(np.asarray(g, np.float64)))

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,19 +16,17 @@ import cugrad
 from cugrad import kernels, nn
 from cugrad.kernels import ACTIVATION_TABLE, kernel_dir
 from cugrad.nn import functional as F
-from activation_refs import grad_tol, torch_fn, torch_forward, torch_grad
+from activation_refs import cugrad_fn, grad_tol, param_values, require_torch, torch_fn, torch_forward, torch_grad
 
 NAMES = [name for name in ACTIVATION_TABLE if name != "identity"]
-# a parameter unlike the default (leaky_relu's slope, elu's and celu's alpha), exact in float32
-PARAM = {"leaky_relu": 0.25, "elu": 0.75, "celu": 1.5}
+# a parameter unlike the default and not 0 (leaky_relu's slope, elu's and celu's alpha)
+PARAM = {name: next(p for p in param_values(name)[1:] if p) for name in NAMES if ACTIVATION_TABLE[name].param}
 EDGES = [0.0, -0.0, 3.0, -3.0, 6.0, -6.0, 1e-8, -1e-8, 30.0, -30.0, 700.0, -700.0]
 
 
 def call(name, x):
     """cugrad's op with the test parameter, and its float64 leaf's gradient helper."""
-    op = cugrad.ops.ACTIVATION_OPS[name]
-    if name == "gelu":
-        return op(x, approximate="none")
+    op = cugrad_fn(name)
     return op(x, PARAM[name]) if name in PARAM else op(x)
 
 
@@ -65,17 +65,27 @@ def test_values_and_gradients_match_torch(name, shape, device):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_float32_values_match_torch(name, device):
+    x = np.linspace(-4, 4, 17, dtype=np.float32)
+    y = call(name, cugrad.tensor(x, device=device))
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y.numpy(), torch_forward(name, x, PARAM.get(name)), rtol=2e-6, atol=2e-7)
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_kinks_and_extremes_match_torch(name):
     """At 0, ±3, 6, tiny and huge inputs: the one-sided choices and overflow handling of PyTorch."""
     x = np.array(EDGES)
     p = PARAM.get(name)
-    torch = pytest.importorskip("torch")
+    torch = require_torch()
     tx = torch.tensor(x, requires_grad=True)
     ty = torch_fn(name, p)(tx)
     ty.sum().backward()
     t = cugrad.tensor(x, requires_grad=True)
-    y = call(name, t)
-    y.sum().backward()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)      # overflow is handled, never warned about
+        y = call(name, t)
+        y.sum().backward()
     np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(t.grad.numpy(), tx.grad.numpy(), **grad_tol(name, np.float64))
 
@@ -84,6 +94,7 @@ def test_kinks_and_extremes_match_torch(name):
 def test_gradcheck_first_and_second_derivative(name):
     x = smooth_points(np.random.default_rng(5), (7,))
     assert cugrad.gradcheck(lambda t: call(name, t), [cugrad.tensor(x, requires_grad=True)])
+    assert cugrad.gradcheck(lambda t: call(name, t) * t + call(name, t), [cugrad.tensor(x, requires_grad=True)])
 
     @cugrad.enable_grad()  # gradcheck evaluates fn under no_grad for its finite differences
     def first(t):
@@ -94,7 +105,7 @@ def test_gradcheck_first_and_second_derivative(name):
 
 @pytest.mark.parametrize("name", [n for n in NAMES if n != "hardsigmoid"])  # torch: not implemented
 def test_second_derivative_matches_torch(name, device):
-    torch = pytest.importorskip("torch")
+    torch = require_torch()
     x = smooth_points(np.random.default_rng(6), (9,))
     p = PARAM.get(name)
     tx = torch.tensor(x, requires_grad=True)
@@ -109,7 +120,7 @@ def test_second_derivative_matches_torch(name, device):
 @pytest.mark.parametrize("name", [n for n in NAMES if n != "gelu"])
 def test_fused_linear_matches_torch(name):
     """linear(x, W, b, activation) in one op (saving y or z = xWᵀ + b, as the row says)."""
-    torch = pytest.importorskip("torch")
+    torch = require_torch()
     rng = np.random.default_rng(7)
     x, w, b = rng.standard_normal((5, 4)) * 2, rng.standard_normal((3, 4)), rng.standard_normal(3)
     p = PARAM.get(name)
@@ -123,6 +134,24 @@ def test_fused_linear_matches_torch(name):
     np.testing.assert_allclose(y.numpy(), want, rtol=1e-12, atol=1e-14)
     for ours, theirs in ((cx, tx), (cw, tw), (cb, tb)):
         np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-7, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "hardsigmoid"])  # torch: not implemented
+def test_fused_linear_second_derivative_matches_torch(name):
+    """Under create_graph, act'(z) has the graph of x, W and b (z is recomputed where it was saved)."""
+    torch = require_torch()
+    rng = np.random.default_rng(8)
+    arrays = rng.standard_normal((5, 4)), rng.standard_normal((3, 4)), rng.standard_normal(3)
+    p = PARAM.get(name)
+    tx = [torch.tensor(a, requires_grad=True) for a in arrays]
+    tg = torch.autograd.grad(torch_fn(name, p)(torch.nn.functional.linear(*tx)).sum(), tx, create_graph=True)
+    want = torch.autograd.grad(sum((g * g).sum() for g in tg), tx)
+    cx = [cugrad.tensor(a, requires_grad=True) for a in arrays]
+    cg = cugrad.grad(F.linear(*cx, activation=name, negative_slope=p).sum(), cx, create_graph=True)
+    got = cugrad.grad(sum((g * g).sum() for g in cg), cx, allow_unused=True)   # relu's b: unused
+    for ours, theirs in zip(got, want):
+        np.testing.assert_allclose(0 * theirs.numpy() if ours is None else ours.numpy(), theirs.numpy(),
+                                   rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -182,6 +211,16 @@ def test_parameter_checks_name_the_activation():
         F.linear(x.reshape(1, 1), cugrad.tensor([[1.0]]), activation="swish")
 
 
+def test_readme_lists_every_activation():
+    """In the functional list, the nn module list and the CLI's --activation choices."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    functional, modules = readme.split("- `cugrad.nn.functional`:")[1].split("- `cugrad.nn`:")
+    cli = readme.split("`--activation NAME`")[1].split(")")[0]
+    for name in NAMES:
+        assert re.search(rf"`{name}[`(]", functional) and f"`{ACTIVATION_TABLE[name].module}`" in modules
+        assert re.search(rf"\b{name}\b", cli), name
+
+
 def test_init_gain_comes_from_the_table():
     assert nn.init.calculate_gain("selu") == 0.75
     assert nn.init.calculate_gain("tanh") == 5.0 / 3.0
@@ -191,7 +230,7 @@ def test_init_gain_comes_from_the_table():
 
 @pytest.mark.parametrize("beta,threshold", [(1.0, 20.0), (2.0, 5.0), (0.5, 1.0)])
 def test_softplus_beta_threshold_matches_torch(beta, threshold):
-    torch = pytest.importorskip("torch")
+    torch = require_torch()
     x = np.array([-30.0, -2.0, 0.0, 0.4, 1.9, 2.1, 2.6, 10.0, 30.0])
     tx = torch.tensor(x, requires_grad=True)
     want = torch.nn.functional.softplus(tx, beta=beta, threshold=threshold)

@@ -45,7 +45,9 @@ except ImportError:  # the same rule as the suite's other tool checks (see tests
 
 import cugrad
 from cugrad import nn, ops
+from cugrad.kernels import ACTIVATION_TABLE
 from cugrad.nn import functional as F
+from activation_refs import cugrad_fn, param_values, torch_fn
 
 RTOL = 1e-10
 TERMS_RTOL = 1e-13   # ~500 ulps of the largest term a formula cancels (see Op.terms)
@@ -405,17 +407,16 @@ def matmul_cases(draw):
     return case(draw(leaves(sa)), draw(leaves(sb)))
 
 
-ACTIVATIONS = (None, "relu", "leaky_relu", "sigmoid", "tanh")
-
-
 @st.composite
 def linear_cases(draw):
+    """linear's fused activation: none or any row of the table, with its parameter (negative_slope)."""
     n_in, n_out = draw(st.integers(0, MAX_SIDE)), draw(st.integers(0, MAX_SIDE))
     lead = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=MAX_SIDE))
     bias = draw(st.one_of(st.none(), leaves((n_out,))))
-    return case(draw(leaves(lead + (n_in,))), draw(leaves((n_out, n_in))), bias,
-                activation=draw(st.sampled_from(ACTIVATIONS)),
-                negative_slope=draw(st.sampled_from((0.0, 0.01, 0.2, 1.5))))
+    activation = draw(st.sampled_from((None, *ACTIVATION_TABLE)))
+    p = draw(st.sampled_from(param_values(activation))) if activation and ACTIVATION_TABLE[activation].param else None
+    return case(draw(leaves(lead + (n_in,))), draw(leaves((n_out, n_in))), bias, activation=activation,
+                negative_slope=p)
 
 
 REDUCTIONS = st.sampled_from(("mean", "sum", "none"))
@@ -541,18 +542,9 @@ def std_terms(c):
     return big, big / sigma + (big / sigma) ** 2
 
 
-def t_activation(y, activation, negative_slope):
-    if activation == "relu":
-        return TF.relu(y)
-    if activation == "leaky_relu":
-        return TF.leaky_relu(y, negative_slope)
-    if activation in ("sigmoid", "tanh"):
-        return getattr(torch, activation)(y)
-    return y
-
-
-def t_linear(x, w, b=None, activation=None, negative_slope=0.01):
-    return t_activation(TF.linear(x, w, b), activation, negative_slope)
+def t_linear(x, w, b=None, activation=None, negative_slope=None):
+    y = TF.linear(x, w, b)
+    return y if activation is None else ACT_REFERENCE.get(activation, torch_fn(activation, negative_slope))(y)
 
 
 def t_hinge(scores, target, margin=1.0, reduction="mean"):
@@ -591,6 +583,22 @@ def t_hardsigmoid(x):
     hardsigmoid multiplies its gradient by 1/6 rounded to float32 (3e-8 relative) and has no second
     derivative."""
     return torch.where((x > -3) & (x < 3), x / 6 + 0.5, (x >= 3).to(x.dtype))
+
+
+# An activation row's PyTorch reference is PyTorch's function of the same name, except where it
+# is not exact (by name; a new row of the table needs no entry)
+ACT_REFERENCE = {"hardsigmoid": t_hardsigmoid}
+# (both libraries take these gradients from the output, y(1 − y) and 1 − y²: their rounding
+# differs by an ulp of y, which the subtraction from 1 magnifies)
+ACT_TERMS = {"sigmoid": lambda c: (0.0, 1.0), "tanh": lambda c: (0.0, 1.0)}
+
+
+def activation_row(name):
+    """The row of activation ``name`` of the table, its parameter drawn from param_values."""
+    row = ACTIVATION_TABLE[name]
+    params = {} if row.param is None else {row.param[0]: st.sampled_from(param_values(name))}
+    return Op(name, cugrad_fn(name), ACT_REFERENCE.get(name, getattr(TF, name)), unary(**params),
+              ACT_TERMS.get(name, Op.terms))
 
 
 def t_getitem(x, index):
@@ -729,7 +737,6 @@ EXPONENTS = {"ints": st.integers(-2, 3).map(float), "halves": st.integers(-4, 4)
              "special": st.sampled_from((0.0, 0.3, 1.0, 2.0, -1.0)), "zero": st.just(0.0)}
 PROD_SHAPES = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=MAX_SIDE)
 PROD_ELEMENTS = {kind: e.filter(lambda v: v == 0 or abs(v) >= 1e-8) for kind, e in ELEMENTS.items()}
-SLOPES = st.sampled_from((0.0, 0.01, 0.2, 1.5))
 
 OPS = [
     # arithmetic, broadcasting
@@ -780,27 +787,10 @@ OPS = [
     Op("masked_fill", ops.masked_fill, torch.masked_fill, masked_fill_cases()),
     Op("astype float32 and back", lambda x: x.astype("float32").astype("float64"),
        lambda x: x.float().double(), unary()),
-    # activations
-    Op("relu", F.relu, TF.relu, unary()),
-    Op("leaky_relu", F.leaky_relu, TF.leaky_relu, unary(negative_slope=SLOPES)),
-    # (both libraries take these gradients from the output, y(1 − y) and 1 − y²: their rounding
-    # differs by an ulp of y, which the subtraction from 1 magnifies)
-    Op("sigmoid", F.sigmoid, torch.sigmoid, unary(), lambda c: (0.0, 1.0)),
-    Op("tanh", F.tanh, torch.tanh, unary(), lambda c: (0.0, 1.0)),
+    # activations: a row for each row of the activation table, then softplus and gelu's tanh form
+    *[activation_row(name) for name in ACTIVATION_TABLE if name != "identity"],
     Op("softplus", F.softplus, t_softplus, unary()),
-    Op("gelu", F.gelu, lambda x: TF.gelu(x, approximate="tanh"), unary(), gelu_terms),
-    Op("gelu exact", lambda x: F.gelu(x, approximate="none"), TF.gelu, unary()),
-    Op("silu", F.silu, TF.silu, unary()),
-    # (alphas exact in float32: PyTorch's float64 celu takes 1/alpha in float32)
-    Op("elu", F.elu, TF.elu, unary(alpha=st.sampled_from((1.0, 0.5, 2.0)))),
-    Op("celu", F.celu, TF.celu, unary(alpha=st.sampled_from((1.0, 0.5, 2.0)))),
-    Op("selu", F.selu, TF.selu, unary()),
-    Op("mish", F.mish, TF.mish, unary()),
-    Op("hardswish", F.hardswish, TF.hardswish, unary()),
-    Op("hardsigmoid", F.hardsigmoid, t_hardsigmoid, unary()),
-    Op("relu6", F.relu6, TF.relu6, unary()),
-    Op("softsign", F.softsign, TF.softsign, unary()),
-    Op("logsigmoid", F.logsigmoid, TF.logsigmoid, unary()),
+    Op("gelu tanh", F.gelu, lambda x: TF.gelu(x, approximate="tanh"), unary(), gelu_terms),
     Op("softmax", F.softmax, torch.softmax, along_axis(elements=logits_elements()), softmax_terms),
     Op("log_softmax", F.log_softmax, torch.log_softmax, along_axis(elements=logits_elements()), softmax_terms),
     Op("dropout", F.dropout, TF.dropout,
@@ -1012,7 +1002,7 @@ FOUND = [
     ("linear", case(Leaf(np.zeros((0,))), Leaf(np.zeros((0, 0))), None)),     # reshape(-1, 0)
     ("linear", case(Leaf(np.zeros((2, 0, 0))), Leaf(np.zeros((2, 0))), Leaf(np.ones(2)))),
     ("mse_loss", case(Leaf(np.zeros((0, 2))), Leaf(np.zeros((0, 2))), reduction="mean")),  # 0, not nan
-    ("gelu", case(Leaf(np.array(0.5)))),           # second order: a NumPy scalar reached a kernel
+    ("gelu tanh", case(Leaf(np.array(0.5)))),      # second order: a NumPy scalar reached a kernel
     ("rpow scalar base", case(2.0, Leaf(np.array(0.5)))),     # ... and where() in pow's rule
     ("std", case(Leaf(np.array(1.5)), axis=None, keepdims=False, ddof=0)),
     ("pow scalar exponent", case(Leaf(np.array([0.0, 2.0])), 0.0)),   # second order at x**0: 0·∞

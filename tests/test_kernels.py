@@ -2,6 +2,10 @@
 GPU, every CUDA kernel against its twin."""
 from __future__ import annotations
 
+import re
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -273,3 +277,20 @@ def test_gpu_random(cp, dtype):
     n = 2**20 + 1
     np.testing.assert_array_equal(cp.asnumpy(K.uniform(11, 5, n, dtype, xp=cp)), K.uniform(11, 5, n, dtype))
     np.testing.assert_allclose(cp.asnumpy(K.normal(11, 5, n, dtype, xp=cp)), K.normal(11, 5, n, dtype), **tol(dtype))
+
+
+def test_the_wheel_and_the_checkout_keep_the_sources_in_a_folder_named_kernels(tmp_path):
+    """pyproject's force-include puts the top-level kernels/ beside the wrappers (cugrad/kernels/ in
+    the wheel), where kernel_dir looks first; in a checkout it finds the top-level kernels/."""
+    root = Path(__file__).resolve().parents[1]
+    include = re.findall(r'^"(\w+)" = "([\w/]+)"', (root / "pyproject.toml").read_text(), re.M)
+    wrappers = Path(K.loader.__file__).resolve().parent
+    assert include == [("kernels", "cugrad/kernels")] == [(wrappers.name, wrappers.relative_to(root / "src").as_posix())]
+    assert K.kernel_dir() == root / "kernels"
+    installed = tmp_path / "site-packages" / "cugrad" / "kernels"
+    shutil.copytree(root / "kernels", installed)
+    assert K.kernel_dir(installed) == installed
+    bare = tmp_path / "a" / "cugrad" / "kernels"
+    bare.mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match=rf"not found in {re.escape(str(bare))} nor {re.escape(str(tmp_path / 'kernels'))}$"):
+        K.kernel_dir(bare)

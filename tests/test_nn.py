@@ -13,6 +13,8 @@ def test_registration_and_names():
     assert m[0].weight.shape == (4, 3) and m[0].weight.requires_grad
     assert m.num_parameters() == 4 * 3 + 4 + 2 * 4
     assert len(m) == 3 and isinstance(m[1], nn.ReLU)
+    assert [(n, type(c).__name__) for n, c in m.named_children()] == [("0", "Linear"), ("1", "ReLU"), ("2", "Linear")]
+    assert [c for _, c in m.named_children()] == list(m.children())
 
 
 def test_shared_parameter_listed_once():

@@ -115,6 +115,12 @@ class Function:
         return self._graph_mode
 
     @property
+    def edges(self) -> tuple:
+        """Where each forward argument's gradient goes: (node, output index), (leaf tensor, -1) or
+        None; empty until the op is recorded as a graph node."""
+        return self._edges
+
+    @property
     def needs_input_grad(self):
         return tuple(edge is not None for edge in self._edges)
 
@@ -244,7 +250,8 @@ class Function:
             return Tensor._from_op(arr, self, source)
         return Tensor._wrap(arr) if backend.is_array(arr) else arr
 
-    def _release(self):
+    def free_saved(self):
+        """Drop what forward saved; a later backward through this node is refused."""
         self._saved = ()
         self._saved_sources = None
         self._released = True
@@ -280,6 +287,12 @@ def topological_order(root_nodes):
             if edge is not None and edge[1] >= 0 and id(edge[0]) not in visited:
                 stack.append((edge[0], False))
     return order
+
+
+def nodes_since(mark, root_nodes):
+    """The nodes reachable from ``root_nodes`` made after ``mark`` (a ``node_sequence_mark()``),
+    each after every node that feeds it."""
+    return [node for node in topological_order(root_nodes) if node._sequence > mark]
 
 
 class _Accumulator:
@@ -496,7 +509,7 @@ def _sweep(roots, root_grads, retain_graph, create_graph, capture):
                             f"{len(node._edges)} forward arguments"
                         )
                     if not retain_graph:
-                        node._release()
+                        node.free_saved()
                     for edge, grad in zip(node._edges, input_grads):
                         if edge is None or grad is None:
                             continue

@@ -20,7 +20,7 @@ def cupy():
     if not _cupy_checked:
         _cupy_checked = True
         try:
-            import cupy as cp
+            import cupy as cp   # optional: the GPU backend
         except ImportError:
             return None
         except Exception as exc:  # a broken CUDA install must not break the CPU path
@@ -249,7 +249,7 @@ def resolve_dtype(dtype) -> np.dtype:
 
 def bfloat16_dtype() -> np.dtype:
     try:
-        import ml_dtypes
+        import ml_dtypes   # optional: bfloat16
     except ImportError:
         raise TypeError("dtype 'bfloat16' needs the ml_dtypes package (pip install ml_dtypes)") from None
     return np.dtype(ml_dtypes.bfloat16)

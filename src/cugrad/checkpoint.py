@@ -40,8 +40,7 @@ class _Segment:
                 if linked and a.requires_grad:
                     copy = _Alias.apply(a)
                 else:
-                    copy = Tensor._wrap(a.data)
-                    copy._requires_grad = a.requires_grad
+                    copy = a.detach().requires_grad_(a.requires_grad)
                 copies.append(copy)
                 call_args.append(copy)
             else:
@@ -126,12 +125,12 @@ def _free_graph_and_find_leaves(outputs, copies, mark):
     then free every saved array of that graph. A tensor from outside the segment that has a
     graph of its own must be passed as an argument: it is an error to close over it."""
     nodes = [o.grad_fn for o in outputs if o.grad_fn is not None]
-    inside = [n for n in autograd.topological_order(nodes) if n._sequence > mark]
+    inside = autograd.nodes_since(mark, nodes)
     inside_ids = {id(n) for n in inside}
     copy_ids = {id(c) for c in copies}
     leaves, seen = [], set()
     for node in inside:
-        for edge in node._edges:
+        for edge in node.edges:
             if edge is None:
                 continue
             target, index = edge
@@ -145,7 +144,7 @@ def _free_graph_and_find_leaves(outputs, copies, mark):
                     f"(made by {type(target).__name__}); pass that tensor to checkpoint as an argument"
                 )
     for node in inside:
-        node._release()
+        node.free_saved()
     return leaves
 
 

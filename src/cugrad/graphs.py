@@ -31,8 +31,11 @@ from __future__ import annotations
 
 import contextlib
 
+import numpy as np
+
 from . import backend, random
 from .kernels import gemm
+from .tensor import Tensor
 
 __all__ = ["CUDAGraph", "CompiledStep", "GraphCaptureError", "compile_step", "graph", "is_capturing"]
 
@@ -116,7 +119,7 @@ class CUDAGraph:
         self._scope.callback(gemm.unbind, self._stream)
         try:
             self._scope.enter_context(_side_stream(cp, self._stream, self._pool))
-            self._random_offset = random._gpu["offset"]
+            self._random_offset = random.get_rng_state()["cuda"]["offset"]
             self._stream.begin_capture()
         except BaseException:
             self._scope.close()
@@ -134,7 +137,7 @@ class CUDAGraph:
                 raise GraphCaptureError(f"cugrad.cuda.graph: the capture was invalidated ({exc}); {_HINT}") from exc
         finally:
             self._scope.close()
-        if random._gpu["offset"] != self._random_offset:
+        if random.get_rng_state()["cuda"]["offset"] != self._random_offset:
             raise GraphCaptureError(
                 "cugrad.cuda.graph: the captured code draws random numbers (dropout, rand, randn); their seed "
                 "and offset are fixed at capture, so every replay would reuse the same numbers. Capture a "
@@ -221,8 +224,6 @@ class CompiledStep:
     """What :func:`compile_step` returns; ``reset()`` drops the graph so the next call re-captures."""
 
     def __init__(self, step_fn, inputs=None, warmup=1, device=None):
-        from .tensor import Tensor
-
         if not callable(step_fn):
             raise TypeError(f"compile_step: step_fn must be callable, got {type(step_fn).__name__}")
         if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 1:
@@ -298,16 +299,12 @@ class CompiledStep:
             raise TypeError("compile_step: batch arguments given but no inputs= to copy them into")
         if len(batch) != len(self.inputs):
             raise TypeError(f"compile_step: {len(batch)} batch arguments for {len(self.inputs)} inputs")
-        from .tensor import Tensor
-
         for i, (dst, src) in enumerate(zip(self.inputs, batch)):
             copy_into(dst.data, src.data if isinstance(src, Tensor) else src, f"input {i}")
 
 
 def copy_into(dst, src, what="input"):
     """``dst[...] = src`` across devices, with the shape checked first (no broadcasting)."""
-    import numpy as np
-
     shape = tuple(src.shape) if hasattr(src, "shape") else np.shape(src)   # np.shape of a GPU array: not NumPy's
     if shape != tuple(dst.shape):
         raise ValueError(f"compile_step: {what} has shape {shape}, the static buffer has {tuple(dst.shape)}")
@@ -324,8 +321,6 @@ def copy_into(dst, src, what="input"):
 
 def _device_of_output(out):
     """The device of the first tensor or array found in ``out`` (None when there is none)."""
-    from .tensor import Tensor
-
     stack = [out]
     while stack:
         item = stack.pop()

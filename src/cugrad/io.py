@@ -29,8 +29,10 @@ import time
 import zlib
 
 import numpy as np
+import safetensors.numpy
 
 from . import backend
+from .tensor import Tensor
 
 try:
     import fcntl                 # POSIX: locks mark a temp file whose writer is alive
@@ -61,8 +63,6 @@ def _as_numpy(value):
         return value
     if backend.is_array(value):  # cupy
         return backend.to_device(value, "cpu")
-    from .tensor import Tensor  # io sits above tensor in the layering; imported late to stay light
-
     if isinstance(value, Tensor):
         return backend.to_device(value.data, "cpu")
     return None
@@ -127,8 +127,6 @@ def _crc(tensors, meta=None) -> str:
 
 def to_bytes(obj) -> bytes:
     """The safetensors bytes ``save`` would write for ``obj``."""
-    import safetensors.numpy
-
     tensors = {}
     structure = _encode(obj, "", tensors)
     meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
@@ -272,8 +270,6 @@ def load(path, device=None):
     ``device`` (e.g. "cuda") when given. Any other safetensors file (``safetensors.torch.save_file``
     of a PyTorch state_dict, a Hugging Face model) comes back as a flat dict, name → array, ready
     for ``Module.load_state_dict``. Raises :class:`CheckpointError` on any bad file."""
-    import safetensors.numpy
-
     path = os.fspath(path)
     header, data = read_header(path)
     meta = header.get("__metadata__") or {}

@@ -36,7 +36,7 @@ def export(model: Module, path, example_input, *, opset: int = DEFAULT_OPSET, dy
     ``normalize=(mean, std)`` puts (x − mean) / std in front (as ``cugrad train`` feeds its model);
     ``metadata`` (str → str) goes into the model's metadata_props."""
     try:
-        import onnx
+        import onnx   # optional: the onnx extra
         from onnx import helper, numpy_helper
     except ImportError:
         raise ImportError("cugrad.onnx.export needs the onnx package: pip install 'cugrad[onnx]'") from None
@@ -89,10 +89,11 @@ def export(model: Module, path, example_input, *, opset: int = DEFAULT_OPSET, dy
 def _flatten(module, prefix):
     """(dotted name, leaf module) in the order they run; a module with no export is refused by name."""
     if isinstance(module, layers.Sequential):
-        for key, child in module._modules.items():
+        for key, child in module.named_children():
             yield from _flatten(child, f"{prefix}.{key}" if prefix else key)
         return
-    if type(module) not in _EXPORTS:
+    row = ACTIVATION_TABLE.get(getattr(module, "activation", None) or "identity")
+    if type(module) not in _EXPORTS or row is not None and row.onnx is None:
         where = f"module {prefix!r} ({type(module).__name__})" if prefix else f"a {type(module).__name__}"
         raise TypeError(f"cugrad.onnx.export: cannot export {where}; ONNX export supports {_SUPPORTED}")
     yield prefix, module
@@ -130,41 +131,15 @@ class _Graph:
         self.current = output_name
 
     def activation(self, kind, name, param=None):
-        """The nodes of activation ``kind`` (a row of cugrad's table, or gelu_tanh / softplus) on
-        the current value; ``param`` its parameter (None: the row's default)."""
-        x = self.current
-        row = ACTIVATION_TABLE.get(kind)
-        if param is None and row is not None and row.param is not None:
+        """The nodes of activation ``kind`` on the current value: its table row's ``onnx`` form
+        with ``param`` (None: the row's default), or ``gelu_tanh``."""
+        if kind == "gelu_tanh":
+            self.current = _gelu_tanh(_Nodes(self, name), self.current, None)
+            return
+        row = ACTIVATION_TABLE[kind]
+        if param is None and row.param is not None:
             param = row.param[1]
-        simple = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "selu": "Selu", "softsign": "Softsign",
-                  "hardswish": "HardSwish"}
-        if kind in simple:
-            self.op(simple[kind], None, name)
-        elif kind == "leaky_relu":
-            self.op("LeakyRelu", None, name, alpha=float(param))
-        elif kind in ("elu", "celu"):
-            self.op(kind.capitalize(), None, name, alpha=float(param))
-        elif kind == "hardsigmoid":                   # PyTorch's relu6(x + 3)/6
-            self.op("HardSigmoid", None, name, alpha=1.0 / 6.0, beta=0.5)
-        elif kind == "relu6":
-            self.op("Clip", [x, self.constant(f"{name}.lo", 0.0), self.constant(f"{name}.hi", 6.0)], name)
-        elif kind == "silu":                          # x·σ(x)
-            self.op("Mul", [x, self.op("Sigmoid", [x], name)], name)
-        elif kind == "mish":                          # x·tanh(softplus x)
-            self.op("Mul", [x, self.op("Tanh", [self.op("Softplus", [x], name)], name)], name)
-        elif kind == "logsigmoid":                    # −softplus(−x)
-            self.op("Neg", [self.op("Softplus", [self.op("Neg", [x], name)], name)], name)
-        elif kind == "gelu":                          # ½x(1 + erf(x/√2)), the exact form
-            erf = self.op("Erf", [self.op("Mul", [x, self.constant(f"{name}.k", 1 / math.sqrt(2))], name)], name)
-            self._half_x_one_plus(x, erf, name)
-        elif kind == "gelu_tanh":                     # ½x(1 + tanh(√(2/π)(x + 0.044715x³))): no Gelu before opset 20
-            cube = self.op("Mul", [x, self.op("Mul", [x, x], name)], name)
-            inner = self.op("Add", [x, self.op("Mul", [cube, self.constant(f"{name}.c", 0.044715)], name)], name)
-            t = self.op("Tanh", [self.op("Mul", [inner, self.constant(f"{name}.k", math.sqrt(2 / math.pi))], name)],
-                        name)
-            self._half_x_one_plus(x, t, name)
-        else:
-            raise AssertionError(f"no ONNX form for activation {kind!r}")
+        self.current = row.onnx(_Nodes(self, name), self.current, None if param is None else float(param))
 
     def softplus(self, name, beta, threshold):
         """softplus(βx)/β, and x itself where βx > threshold (PyTorch's rule) when one is given."""
@@ -178,9 +153,29 @@ class _Graph:
             above = self.op("Greater", [scaled, self.constant(f"{name}.threshold", threshold)], name)
             self.op("Where", [above, x, y], name)
 
-    def _half_x_one_plus(self, x, t, name):
-        half = self.op("Mul", [x, self.constant(f"{name}.half", 0.5)], name)
-        self.op("Mul", [half, self.op("Add", [t, self.constant(f"{name}.one", 1.0)], name)], name)
+
+
+class _Nodes:
+    """What an activation's ONNX form is built with (see kernels.activation_table):
+    ``g(op_type, *inputs, **attributes)`` appends a node and returns its output's name,
+    ``g.const(number)`` an initializer's; all named after the module ``name``."""
+
+    def __init__(self, graph, name):
+        self.graph, self.name, self.count = graph, name, 0
+
+    def __call__(self, op_type, *inputs, **attributes):
+        return self.graph.op(op_type, list(inputs), self.name, **attributes)
+
+    def const(self, value):
+        self.count += 1
+        return self.graph.constant(f"{self.name}.c{self.count}", value)
+
+
+def _gelu_tanh(g, x, p):
+    """½x(1 + tanh(√(2/π)(x + 0.044715x³))): ONNX has no Gelu before opset 20."""
+    inner = g("Add", x, g("Mul", g("Mul", x, g("Mul", x, x)), g.const(0.044715)))
+    t = g("Tanh", g("Mul", inner, g.const(math.sqrt(2 / math.pi))))
+    return g("Mul", g("Mul", x, g.const(0.5)), g("Add", t, g.const(1.0)))
 
 
 def _linear(graph, name, m):

@@ -30,7 +30,7 @@ def set_matmul_precision(precision: str) -> None:
         raise ValueError(f"set_matmul_precision: unknown precision {precision!r}; expected one of {', '.join(MATMUL_PRECISIONS)}")
     cp = backend.cupy()
     if cp is not None:
-        from cupy._core import _routines_linalg as linalg
+        from cupy._core import _routines_linalg as linalg   # CuPy's internals: only with CuPy
 
         compute_type = linalg.COMPUTE_TYPE_FP32 if precision == "highest" else linalg.COMPUTE_TYPE_TF32
         linalg.set_compute_type(np.float32, compute_type)
@@ -60,7 +60,7 @@ def _cupy_default_is_tf32() -> bool:
     try:
         cp = backend.cupy()
         if cp is not None:
-            from cupy._core import _routines_linalg as linalg
+            from cupy._core import _routines_linalg as linalg   # CuPy's internals: only with CuPy
 
             return linalg.get_compute_type(np.float32) == linalg.COMPUTE_TYPE_TF32
         if _env_tf32 is None:

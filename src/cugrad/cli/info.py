@@ -74,7 +74,7 @@ def _kernel_status(cp) -> str:
             return f"FAIL to compile: {str(exc).splitlines()[0]}"
     try:
         t0 = time.perf_counter()
-        d = kernels.loader._driver()
+        d = kernels.loader.driver()
         for fam in kernels.FAMILIES:
             d.module(fam).get_function(kernels.NAME_EXPRESSIONS[fam][0])
         return f"compile and load ({len(kernels.FAMILIES)} families, {time.perf_counter() - t0:.1f} s)"

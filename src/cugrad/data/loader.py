@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
+from ..tensor import Tensor
 from .dataset import Dataset
 
 
@@ -112,7 +113,6 @@ class DataLoader:
         order = self._epoch_order()
         wrap = None
         if self.as_tensors:
-            from ..tensor import Tensor
             wrap = Tensor._wrap  # the batch is already a fresh device array: no second copy
         for i in range(self.position, nb):
             lo, hi = self._share(i * self.batch_size, min((i + 1) * self.batch_size, self.n))

@@ -17,7 +17,7 @@ from .. import backend
 def load_mpi():
     """The ``mpi4py.MPI`` module, or an ImportError saying how to get it."""
     try:
-        from mpi4py import MPI
+        from mpi4py import MPI   # optional: the dist extra
     except ImportError as exc:
         raise ImportError("cugrad.distributed: the MPI backend needs mpi4py and an MPI library: "
                           f"pip install 'cugrad[dist]' ({exc})") from None

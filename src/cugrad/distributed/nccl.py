@@ -7,6 +7,8 @@ the collective in turn — the host never blocks, and backward keeps queueing ke
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .. import backend
@@ -15,7 +17,6 @@ from .. import backend
 def load_nccl():
     """``cupy.cuda.nccl``, or an ImportError saying what is missing."""
     try:
-        import warnings
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")   # CuPy warns when libnccl is missing; we raise instead
             from cupy.cuda import nccl

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .launch import BLOCK, _acc, _contig, _ctype, _finish, _from_f32, _is_16bit, _output, _vector_grid
+from .launch import (BLOCK, acc_dtype, contiguous, ctype, finish_output, from_f32, is_16bit, output_buffer,
+                     vector_grid)
 from .activation_table import CODES, TABLE
-from .loader import _driver, _on_device
+from .loader import driver, on_device
 
 ACTIVATIONS = CODES  # name -> the kernel's code (the .cu's enum)
 _ROWS = {code: TABLE[name] for name, code in CODES.items()}
@@ -26,32 +27,32 @@ def bias_activation(x, bias, activation, negative_slope=0.01, out=None):
     its parameter (leaky_relu's slope, elu's and celu's alpha). ``out`` may be ``x`` itself (in
     place on a GEMM result)."""
     act = _act_code(activation, "bias_activation")
-    ct = _ctype(x.dtype, "bias_activation")          # floating dtypes only, on either path
+    ct = ctype(x.dtype, "bias_activation")          # floating dtypes only, on either path
     if bias is not None and (bias.ndim != 1 or bias.shape[0] != (x.shape[-1] if x.ndim else 1)):
         raise ValueError(f"bias_activation: bias shape {bias.shape} does not match x shape {x.shape}")
-    if not _on_device(x, bias, out):
+    if not on_device(x, bias, out):
         return _np_bias_activation(x, bias, act, negative_slope, out)
-    d = _driver()
-    dst, final = _output(d, out, x.shape, x.dtype, "bias_activation", inputs=(x, bias))
+    d = driver()
+    dst, final = output_buffer(d, out, x.shape, x.dtype, "bias_activation", inputs=(x, bias))
     if out is not None and out is x and final is None:
         xc = x
     else:
-        xc = _contig(d, x)
+        xc = contiguous(d, x)
     n = x.size
     if n:
-        b = _contig(d, bias, x.dtype) if bias is not None else xc
+        b = contiguous(d, bias, x.dtype) if bias is not None else xc
         f = d.module("activations").get_function(f"bias_act<{ct}>")
-        f(_vector_grid(d, n, x.itemsize), (BLOCK,),
+        f(vector_grid(d, n, x.itemsize), (BLOCK,),
           (xc, b, dst, np.int64(n), np.int64(x.shape[-1] if x.ndim else 1), np.int32(bias is not None),
-           np.int32(act), _acc(x.dtype)(negative_slope)))
-    return _finish(dst, final)
+           np.int32(act), acc_dtype(x.dtype)(negative_slope)))
+    return finish_output(dst, final)
 
 
 def _np_bias_activation(x, bias, act, slope, out):
-    if _is_16bit(x.dtype):          # float16/bfloat16: in float32, rounded once, like the kernel
+    if is_16bit(x.dtype):          # float16/bfloat16: in float32, rounded once, like the kernel
         y = _np_bias_activation(x.astype(np.float32), None if bias is None else bias.astype(np.float32),
                                 act, slope, None)
-        return _from_f32(y, x.dtype, out)
+        return from_f32(y, x.dtype, out)
     if out is None:
         y = np.add(x, bias) if bias is not None else x.copy()
     else:
@@ -77,25 +78,25 @@ def activation_backward(g, y, activation, negative_slope=0.01, out=None, bias_gr
     act = _act_code(activation, "activation_backward")
     if g.shape != y.shape:
         raise ValueError(f"activation_backward: g shape {g.shape} != y shape {y.shape}")
-    if not _on_device(g, y, out):
+    if not on_device(g, y, out):
         dx = _np_activation_backward(g, y, act, negative_slope, out)
         if not bias_grad:
             return dx
         rows, cols = _rows_cols(g)
         return dx, _np_bias_grad(dx, rows, cols)
-    d = _driver()
-    ct = _ctype(g.dtype, "activation_backward")
-    dst, final = _output(d, out, g.shape, g.dtype, "activation_backward", inputs=(g, y))
+    d = driver()
+    ct = ctype(g.dtype, "activation_backward")
+    dst, final = output_buffer(d, out, g.shape, g.dtype, "activation_backward", inputs=(g, y))
     n = g.size
     if bias_grad:
         db = _act_backward_colsum(d, ct, g, y, dst, act, negative_slope)
-        return _finish(dst, final), db
+        return finish_output(dst, final), db
     if n:
-        gc, yc = _contig(d, g), _contig(d, y, g.dtype)
+        gc, yc = contiguous(d, g), contiguous(d, y, g.dtype)
         f = d.module("activations").get_function(f"act_backward<{ct}>")
-        f(_vector_grid(d, n, g.itemsize), (BLOCK,),
-          (gc, yc, dst, np.int64(n), np.int32(act), _acc(g.dtype)(negative_slope)))
-    return _finish(dst, final)
+        f(vector_grid(d, n, g.itemsize), (BLOCK,),
+          (gc, yc, dst, np.int64(n), np.int32(act), acc_dtype(g.dtype)(negative_slope)))
+    return finish_output(dst, final)
 
 
 def _rows_cols(g):
@@ -108,8 +109,8 @@ def _act_backward_colsum(d, ct, g, y, dst, act, slope):
     the bias gradient, returned. More row chunks than bias_grad (the pass also writes dx, so it
     wants the occupancy of an elementwise kernel)."""
     rows, cols = _rows_cols(g)
-    arrays = (_contig(d, g), _contig(d, y, g.dtype), dst)
-    tail = (np.int64(rows), np.int64(cols), np.int32(act), _acc(g.dtype)(slope))
+    arrays = (contiguous(d, g), contiguous(d, y, g.dtype), dst)
+    tail = (np.int64(rows), np.int64(cols), np.int32(act), acc_dtype(g.dtype)(slope))
     return _column_sums(d, "act_backward_colsum", ct, g, arrays, tail, blocks_per_sm=8, rows_per_lane=4)
 
 
@@ -136,7 +137,7 @@ def _column_sums(d, kernel, ct, g, arrays, tail, blocks_per_sm, rows_per_lane):
     if chunks == 1:
         mod.get_function(f"{kernel}<{ct}, {ct}>")((gx, 1), (BLOCK,), arrays + (out,) + tail)
         return out
-    acc = _acc(g.dtype)
+    acc = acc_dtype(g.dtype)
     at = "double" if acc is np.float64 else "float"
     part = d.empty((chunks, cols), acc)
     mod.get_function(f"{kernel}<{ct}, {at}>")((gx, chunks), (BLOCK,), arrays + (part,) + tail)
@@ -146,9 +147,9 @@ def _column_sums(d, kernel, ct, g, arrays, tail, blocks_per_sm, rows_per_lane):
 
 
 def _np_activation_backward(g, y, act, slope, out):
-    if _is_16bit(g.dtype):          # float16/bfloat16: in float32, rounded once, like the kernel
+    if is_16bit(g.dtype):          # float16/bfloat16: in float32, rounded once, like the kernel
         r = _np_activation_backward(g.astype(np.float32), y.astype(np.float32), act, slope, None)
-        return _from_f32(r, g.dtype, out)
+        return from_f32(r, g.dtype, out)
     r = _ROWS[act].grad(g, y, slope)
     if out is None:
         return np.asarray(r, dtype=g.dtype)
@@ -161,17 +162,17 @@ def bias_grad(g):
     (float32 accumulation for float16 and bfloat16). GPU: a two-stage column reduction (row chunks, then
     their partial sums). ``activation_backward(..., bias_grad=True)`` fuses it into dx's pass."""
     rows, cols = _rows_cols(g)
-    if not _on_device(g):
+    if not on_device(g):
         return _np_bias_grad(g, rows, cols)
-    d = _driver()
-    ct = _ctype(g.dtype, "bias_grad")
+    d = driver()
+    ct = ctype(g.dtype, "bias_grad")
     tail = (np.int64(rows), np.int64(cols))
-    return _column_sums(d, "col_sum", ct, g, (_contig(d, g),), tail, blocks_per_sm=4, rows_per_lane=16)
+    return _column_sums(d, "col_sum", ct, g, (contiguous(d, g),), tail, blocks_per_sm=4, rows_per_lane=16)
 
 
 def _np_bias_grad(g, rows, cols):
     g2 = g.reshape(rows, cols)
-    if _is_16bit(g.dtype):
+    if is_16bit(g.dtype):
         return g2.astype(np.float32).sum(axis=0).astype(g.dtype)
     # a GEMV with a ones vector: BLAS reads g once, ~1.5x faster than sum(axis=0) on 4096 x 1024
     # (benchmarks/test_bench_bias_grad.py)

@@ -169,7 +169,7 @@ def matmul(a, b):
 def _compute_type(dtype):
     """CuPy's compute type for a 2-D product of ``dtype`` as a cuBLAS one, with alpha = 1 and
     beta = 0 in its scalar type (``tensordot_core_v11``)."""
-    from cupy._core import _routines_linalg as linalg
+    from cupy._core import _routines_linalg as linalg   # CuPy's internals: loaded on a GPU only
 
     chosen = linalg.get_compute_type(dtype)
     if np.dtype(dtype) == np.float64:

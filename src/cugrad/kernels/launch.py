@@ -14,23 +14,23 @@ BLOCK = 256            # threads per block of the elementwise and column-sum ker
 BLOCKS_PER_SM = 32     # cap of the grid-stride grids, in blocks per multiprocessor
 
 
-def _grid(d, units, block=BLOCK):
+def grid_for(d, units, block=BLOCK):
     """Blocks for a grid-stride launch over ``units`` work items (one per thread)."""
     if d.grid is not None:
         return (int(d.grid),)
     return (max(1, min(-(-units // block), d.multiprocessors * BLOCKS_PER_SM)),)
 
 
-def _vector_grid(d, n, itemsize):
+def vector_grid(d, n, itemsize):
     """Blocks for an elementwise kernel whose threads each handle one 16-byte vector."""
-    return _grid(d, -(-n // (16 // itemsize)))
+    return grid_for(d, -(-n // (16 // itemsize)))
 
 
-def _row_block(cols):
+def row_block(cols):
     return 32 if cols <= 32 else 128 if cols <= 1024 else 256
 
 
-def _ctype(dtype, fn):
+def ctype(dtype, fn):
     dt = np.dtype(dtype)
     ct = _CTYPE.get(dt)
     if ct is None and is_bfloat16(dt):
@@ -40,18 +40,18 @@ def _ctype(dtype, fn):
     return ct
 
 
-def _is_16bit(dtype) -> bool:
+def is_16bit(dtype) -> bool:
     """float16 or bfloat16: the NumPy twins compute these in float32, as the kernels do."""
     dt = np.dtype(dtype)
     return dt == np.float16 or is_bfloat16(dt)
 
 
-def _acc(dtype):
+def acc_dtype(dtype):
     """Accumulation/scalar dtype of a kernel instantiation: float64 for float64, else float32."""
     return np.float64 if np.dtype(dtype) == np.float64 else np.float32
 
 
-def _from_f32(y, dtype, out):
+def from_f32(y, dtype, out):
     """A float32 twin result rounded (to nearest even) to a 16-bit ``dtype``, into ``out`` if given."""
     if out is None:
         return y.astype(dtype)
@@ -59,17 +59,17 @@ def _from_f32(y, dtype, out):
     return out
 
 
-def _contig(d, a, dtype=None):
+def contiguous(d, a, dtype=None):
     a = d.xp.ascontiguousarray(a)
     return a if dtype is None or a.dtype == dtype else a.astype(dtype)
 
 
-def _check_inplace(fn, name, a):
+def check_inplace(fn, name, a):
     if not a.flags.c_contiguous:
         raise ValueError(f"{fn}: {name} must be C-contiguous for an in-place update (shape {a.shape}, strides {a.strides})")
 
 
-def _output(d, out, shape, dtype, fn, inputs=()):
+def output_buffer(d, out, shape, dtype, fn, inputs=()):
     """(buffer the kernel writes, final array): a fresh buffer, ``out`` itself, or a contiguous
     stand-in copied into ``out`` afterwards — when ``out`` is not contiguous, or overlaps one of
     ``inputs`` other than being that very array (each thread would write what another reads;
@@ -84,7 +84,7 @@ def _output(d, out, shape, dtype, fn, inputs=()):
     return d.empty(shape, dtype), out
 
 
-def _finish(buf, out):
+def finish_output(buf, out):
     if out is None:
         return buf
     out[...] = buf

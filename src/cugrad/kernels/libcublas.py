@@ -31,7 +31,7 @@ SIGNATURES = {
 def open_library():
     """libcublas as a ``ctypes.CDLL`` with :data:`SIGNATURES` declared (and
     ``cublasGetStatusString`` for error messages)."""
-    from cuda import pathfinder
+    from cuda import pathfinder   # CuPy's dependency: there only where CuPy is
 
     lib = ctypes.CDLL(pathfinder.load_nvidia_dynamic_lib("cublas").abs_path)
     for name, argtypes in SIGNATURES.items():

@@ -2,7 +2,7 @@
 *driver* that compiles and caches one module per family (``CupyDriver`` on a GPU).
 
 ``use_driver(...)`` swaps the driver for the test bench's host emulator; the override lives here
-and only here, and ``_on_device`` is how every wrapper asks whether the kernel path runs.
+and only here, and ``on_device`` is how every wrapper asks whether the kernel path runs.
 """
 from __future__ import annotations
 
@@ -39,15 +39,15 @@ NAME_EXPRESSIONS = {
 
 # --------------------------------------------------------------------------- sources and compiling
 
-def kernel_dir() -> Path:
-    """Where the .cu files are: inside the installed package (cugrad/cuda_kernels), else the source
-    checkout's kernels/."""
-    package = Path(__file__).resolve().parents[1]
-    for cand in (package / "cuda_kernels", package.parents[1] / "kernels"):
+def kernel_dir(here: Path = Path(__file__).resolve().parent) -> Path:
+    """Where the .cu files are: a folder named kernels/ — this one, ``here``, in an installed wheel
+    (pyproject's force-include puts them beside their wrappers), else the source checkout's
+    top-level kernels/ (``here`` being src/cugrad/kernels)."""
+    candidates = (here, here.parents[2] / here.name)
+    for cand in candidates:
         if (cand / "common.cuh").is_file():
             return cand
-    raise FileNotFoundError(f"cugrad: CUDA kernel sources not found in {package / 'cuda_kernels'} "
-                            f"nor {package.parents[1] / 'kernels'}")
+    raise FileNotFoundError(f"cugrad: CUDA kernel sources not found in {candidates[0]} nor {candidates[1]}")
 
 
 @lru_cache(maxsize=None)
@@ -84,7 +84,7 @@ def compile_options(arch: str | None = None) -> tuple:
 def compile_ptx(family: str, arch: str) -> tuple[str, dict]:
     """Compile one family through CuPy's NVRTC binding with the loader's source, options and name
     expressions (no GPU needed). Returns (ptx, {name expression: lowered name})."""
-    from cupy.cuda import nvrtc
+    from cupy.cuda import nvrtc   # optional: CuPy's NVRTC binding compiles without a GPU
 
     prog = nvrtc.createProgram(kernel_source(family), f"{family}.cu", [], [])
     try:
@@ -149,17 +149,18 @@ _cupy_driver = None
 
 
 @contextlib.contextmanager
-def use_driver(driver):
-    """Route every call, NumPy arrays included, through ``driver`` (the test bench's emulator)."""
+def use_driver(replacement):
+    """Route every call, NumPy arrays included, through ``replacement`` (the test bench's emulator)."""
     global _override
-    prev, _override = _override, driver
+    prev, _override = _override, replacement
     try:
-        yield driver
+        yield replacement
     finally:
         _override = prev
 
 
-def _driver():
+def driver():
+    """The driver every wrapper launches through: the override, else the GPU's (made on first use)."""
     global _cupy_driver
     if _override is not None:
         return _override
@@ -168,6 +169,6 @@ def _driver():
     return _cupy_driver
 
 
-def _on_device(*arrays) -> bool:
+def on_device(*arrays) -> bool:
     """True when the kernel path runs: a driver override is active or an input is not NumPy."""
     return _override is not None or any(a is not None and not isinstance(a, np.ndarray) for a in arrays)

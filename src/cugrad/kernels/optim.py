@@ -6,8 +6,8 @@ import math
 import numpy as np
 
 from .. import backend
-from .launch import BLOCK, _acc, _check_inplace, _contig, _ctype, _is_16bit, _vector_grid
-from .loader import _driver, _on_device
+from .launch import BLOCK, acc_dtype, check_inplace, contiguous, ctype, is_16bit, vector_grid
+from .loader import driver, on_device
 
 
 def _check_state(fn, param, grad, *state):
@@ -22,7 +22,7 @@ def _check_state(fn, param, grad, *state):
                              "after the optimizer took steps? create it after .to(device), or reload its state_dict)")
     for name, a in (("param", param),) + state:
         if a is not None:
-            _check_inplace(fn, name, a)
+            check_inplace(fn, name, a)
             if a.dtype != param.dtype:
                 raise TypeError(f"{fn}: {name} dtype {a.dtype} != param dtype {param.dtype}")
 
@@ -36,23 +36,23 @@ def sgd_step(param, grad, momentum_buf, lr, momentum=0.0, dampening=0.0, nestero
     if has_m and momentum_buf is None:
         raise ValueError("sgd_step: momentum != 0 needs a momentum_buf")
     _check_state("sgd_step", param, grad, ("momentum_buf", momentum_buf if has_m else None))
-    if not _on_device(param, grad, momentum_buf):
+    if not on_device(param, grad, momentum_buf):
         return _np_sgd_step(param, grad, momentum_buf, lr, momentum, dampening, nesterov, weight_decay, first_step)
-    d = _driver()
-    ct = _ctype(param.dtype, "sgd_step")
-    a = _acc(param.dtype)
+    d = driver()
+    ct = ctype(param.dtype, "sgd_step")
+    a = acc_dtype(param.dtype)
     n = param.size
     if n:
         buf = momentum_buf if has_m else param
         d.module("optim").get_function(f"sgd_step<{ct}>")(
-            _vector_grid(d, n, param.itemsize), (BLOCK,),
-            (param, _contig(d, grad, param.dtype), buf, np.int64(n), a(lr), a(momentum), a(dampening),
+            vector_grid(d, n, param.itemsize), (BLOCK,),
+            (param, contiguous(d, grad, param.dtype), buf, np.int64(n), a(lr), a(momentum), a(dampening),
              a(weight_decay), np.int32(has_m), np.int32(bool(nesterov)), np.int32(bool(first_step))))
     return param
 
 
 def _np_sgd_step(p, grad, buf, lr, momentum, dampening, nesterov, wd, first):
-    if _is_16bit(p.dtype):                          # compute in float32, like the kernel
+    if is_16bit(p.dtype):                          # compute in float32, like the kernel
         p32, b32 = p.astype(np.float32), None if buf is None else buf.astype(np.float32)
         _np_sgd_step(p32, grad.astype(np.float32), b32, lr, momentum, dampening, nesterov, wd, first)
         np.copyto(p, p32, casting="unsafe")
@@ -98,18 +98,18 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_de
                          f"{step.dtype} of shape {step.shape} on {backend.device_of(step)}")
     decay = 1.0 - lr * weight_decay if decoupled else 1.0
     l2 = 0.0 if decoupled else weight_decay
-    if not _on_device(param, grad, exp_avg, exp_avg_sq):
+    if not on_device(param, grad, exp_avg, exp_avg_sq):
         t = float(step) + 1 if counted else step
         return _np_adam_step(param, grad, exp_avg, exp_avg_sq, decay, l2, beta1, beta2, lr / (1.0 - beta1 ** t),
                              math.sqrt(1.0 - beta2 ** t), eps)
-    d = _driver()
-    ct = _ctype(param.dtype, "adam_step")
-    a = _acc(param.dtype)
+    d = driver()
+    ct = ctype(param.dtype, "adam_step")
+    a = acc_dtype(param.dtype)
     n = param.size
     if not n:
         return param
-    grid, args = _vector_grid(d, n, param.itemsize), (param, _contig(d, grad, param.dtype), exp_avg, exp_avg_sq,
-                                                      np.int64(n), a(decay), a(l2))
+    grid, args = vector_grid(d, n, param.itemsize), (param, contiguous(d, grad, param.dtype), exp_avg, exp_avg_sq,
+                                                     np.int64(n), a(decay), a(l2))
     if counted:
         d.module("optim").get_function(f"adam_step_counted<{ct}>")(
             grid, (BLOCK,), args + (a(eps), np.float64(lr), np.float64(beta1), np.float64(beta2), step))
@@ -121,7 +121,7 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_de
 
 
 def _np_adam_step(p, grad, m, v, decay, l2, b1, b2, step_size, bc2_sqrt, eps):
-    if _is_16bit(p.dtype):                          # compute in float32, like the kernel
+    if is_16bit(p.dtype):                          # compute in float32, like the kernel
         s = [a.astype(np.float32) for a in (p, grad, m, v)]
         _np_adam_step(*s, decay, l2, b1, b2, step_size, bc2_sqrt, eps)
         for dst, src in zip((p, m, v), (s[0], s[2], s[3])):

@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
-from .launch import BLOCK, _grid
-from .loader import _driver, _on_device
+from .launch import BLOCK, grid_for
+from .loader import driver, on_device
 
 
 _M64 = (1 << 64) - 1
@@ -53,7 +53,7 @@ def _random(kind, seed, offset, shape, dtype, xp):
     n = math.prod(shape)
     gen = np.float64 if dtype == np.float64 else np.float32       # float16 etc. cast from float32
     key = _mix64_int(int(seed))
-    if xp is np and not _on_device():
+    if xp is np and not on_device():
         if kind == "uniform":
             r = _np_u01(_rng_bits(key, offset, n), gen)
         else:
@@ -68,12 +68,12 @@ def _random(kind, seed, offset, shape, dtype, xp):
             np.multiply(rad, np.sin(ang), out=r[:, 1])
             r = r.reshape(-1)[:n]
         return r.reshape(shape).astype(dtype, copy=False)
-    d = _driver()
+    d = driver()
     out = d.empty(shape, gen)
     if n:
         name = f"rand_{kind}<{'double' if gen is np.float64 else 'float'}>"
         d.module("random").get_function(name)(
-            _grid(d, n), (BLOCK,), (out, np.int64(n), np.uint64(key), np.uint64(offset & _M64)))
+            grid_for(d, n), (BLOCK,), (out, np.int64(n), np.uint64(key), np.uint64(offset & _M64)))
     return out if out.dtype == dtype else out.astype(dtype)
 
 

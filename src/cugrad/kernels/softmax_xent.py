@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .launch import _acc, _contig, _ctype, _finish, _grid, _is_16bit, _output, _row_block
-from .loader import _driver, _on_device
+from .launch import acc_dtype, contiguous, ctype, finish_output, grid_for, is_16bit, output_buffer, row_block
+from .loader import driver, on_device
 
 
 def _check(fn, logits, target):
@@ -25,23 +25,23 @@ def softmax_xent_forward(logits, target):
     offset shared by a row cancels exactly instead of eating float32's digits. Outputs are float32
     for float16/bfloat16 logits, else the logits dtype. An out-of-range label gives NaN for its row."""
     _check("softmax_xent_forward", logits, target)
-    if not _on_device(logits, target):
+    if not on_device(logits, target):
         return _np_softmax_xent_forward(logits, target)
-    d = _driver()
-    ct = _ctype(logits.dtype, "softmax_xent_forward")
+    d = driver()
+    ct = ctype(logits.dtype, "softmax_xent_forward")
     rows, cols = logits.shape
-    acc = _acc(logits.dtype)
+    acc = acc_dtype(logits.dtype)
     loss, row_max, log_sum = d.empty((rows,), acc), d.empty((rows,), acc), d.empty((rows,), acc)
     if rows:
-        x = _contig(d, logits)
-        t = _contig(d, target, np.int64)
+        x = contiguous(d, logits)
+        t = contiguous(d, target, np.int64)
         d.module("softmax_xent").get_function(f"xent_fwd<{ct}>")(
-            _grid(d, rows, 1), (_row_block(cols),), (x, t, loss, row_max, log_sum, np.int64(rows), np.int64(cols)))
+            grid_for(d, rows, 1), (row_block(cols),), (x, t, loss, row_max, log_sum, np.int64(rows), np.int64(cols)))
     return loss, row_max, log_sum
 
 
 def _np_softmax_xent_forward(logits, target):
-    x = logits.astype(np.float32) if _is_16bit(logits.dtype) else logits
+    x = logits.astype(np.float32) if is_16bit(logits.dtype) else logits
     m = x.max(axis=1) if x.shape[1] else np.zeros(x.shape[0], x.dtype)
     e = np.subtract(x, m[:, None])
     np.exp(e, out=e)
@@ -61,27 +61,27 @@ def softmax_xent_backward(logits, row_max, log_sum, target, row_scale, out=None)
     for name, a in (("row_max", row_max), ("log_sum", log_sum), ("row_scale", row_scale)):
         if tuple(a.shape) != logits.shape[:1]:
             raise ValueError(f"softmax_xent_backward: {name} shape {tuple(a.shape)} != ({logits.shape[0]},), one per row")
-    if not _on_device(logits, row_max, log_sum, target, row_scale, out):
+    if not on_device(logits, row_max, log_sum, target, row_scale, out):
         return _np_softmax_xent_backward(logits, row_max, log_sum, target, row_scale, out)
-    d = _driver()
-    ct = _ctype(logits.dtype, "softmax_xent_backward")
+    d = driver()
+    ct = ctype(logits.dtype, "softmax_xent_backward")
     rows, cols = logits.shape
-    acc = _acc(logits.dtype)
-    dst, final = _output(d, out, logits.shape, logits.dtype, "softmax_xent_backward",
-                         inputs=(logits, row_max, log_sum, target, row_scale))
+    acc = acc_dtype(logits.dtype)
+    dst, final = output_buffer(d, out, logits.shape, logits.dtype, "softmax_xent_backward",
+                               inputs=(logits, row_max, log_sum, target, row_scale))
     if logits.size:
         d.module("softmax_xent").get_function(f"xent_bwd<{ct}>")(
-            _grid(d, rows, 1), (_row_block(cols),),
-            (_contig(d, logits), _contig(d, row_max, acc), _contig(d, log_sum, acc), _contig(d, target, np.int64),
-             _contig(d, row_scale, acc), dst, np.int64(rows), np.int64(cols)))
-    return _finish(dst, final)
+            grid_for(d, rows, 1), (row_block(cols),),
+            (contiguous(d, logits), contiguous(d, row_max, acc), contiguous(d, log_sum, acc),
+             contiguous(d, target, np.int64), contiguous(d, row_scale, acc), dst, np.int64(rows), np.int64(cols)))
+    return finish_output(dst, final)
 
 
 def _np_softmax_xent_backward(logits, row_max, log_sum, target, row_scale, out):
-    acc = _acc(logits.dtype)
+    acc = acc_dtype(logits.dtype)
     if out is None:
         out = np.empty_like(logits)
-    half = _is_16bit(logits.dtype)
+    half = is_16bit(logits.dtype)
     p = np.empty(logits.shape, np.float32) if half else out      # 16-bit: one float32 temporary
     np.subtract(logits, row_max.astype(acc, copy=False)[:, None], out=p)
     p -= log_sum.astype(acc, copy=False)[:, None]

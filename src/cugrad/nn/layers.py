@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import functools
 
-from .. import autograd
+import numpy as np
+
+from .. import autograd, backend
 from ..checkpoint import checkpoint_sequential, segments_for
 from ..kernels import ACTIVATION_TABLE
 from ..ops.activation import activation_param
@@ -56,8 +58,6 @@ class Linear(Module):
 
 
 def _empty(shape, dtype):
-    import numpy as np
-    from .. import backend
     return np.zeros(shape, dtype=backend.resolve_dtype(dtype))
 
 

@@ -97,6 +97,10 @@ class Module:
     def children(self):
         return iter(self._modules.values())
 
+    def named_children(self):
+        """(name, module) of each direct submodule, in the order they were set."""
+        return iter(self._modules.items())
+
     def named_parameters(self, prefix: str = "", recurse: bool = True):
         """(dotted name, Parameter) pairs, each Parameter once, in registration order."""
         seen = set()

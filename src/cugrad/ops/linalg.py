@@ -40,6 +40,7 @@ class Linear(Function):
 
     dz = act'(z) ⊙ g (from the saved output y, or the saved z = x·Wᵀ + b for the activations
     whose table row saves their input);  dL/dx = dz·W,  dL/dW = dzᵀ·x,  dL/db = Σ_rows dz.
+    Under create_graph a saved z is recomputed from x, W and b, so that act'(z) has their graph.
     On a GPU the product is one cuBLAS GEMM on a transposed view, and bias + activation one fused
     kernel writing over the GEMM's output (two passes where z is kept).
     """
@@ -55,14 +56,16 @@ class Linear(Function):
             saved = z if bias is None else kernels.bias_activation(z, bias, "identity", out=z)
             y = kernels.bias_activation(z, None, activation, negative_slope)
         ctx.activation, ctx.negative_slope = activation, negative_slope
-        ctx.save_for_backward(x, weight, None if activation == "identity" else saved)
+        ctx.save_for_backward(x, weight, bias, None if activation == "identity" else saved)
         return y
 
     @staticmethod
     def backward(ctx, g):
-        x, weight, y = ctx.saved
+        x, weight, bias, s = ctx.saved
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        dz = g if y is None else ActivationGrad.apply(g, y, ctx.activation, ctx.negative_slope)
+        if s is not None and ctx.create_graph and kernels.ACTIVATION_TABLE[ctx.activation].saves == "x":
+            s = Linear.apply(x, weight, bias, "identity", 0.0)      # z, a constant when saved
+        dz = g if s is None else ActivationGrad.apply(g, s, ctx.activation, ctx.negative_slope)
         dx = _mm(dz, weight) if need_x else None
         dw = _mm(dz.T, x) if need_w else None
         db = bias_grad(dz) if need_b else None
