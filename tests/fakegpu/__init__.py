@@ -68,31 +68,35 @@ def _scatter_add(a, slices, value):
     add.at(a, slices, value)
 
 
-def _nccl_without_communicators():
-    """CuPy's own ``cupy.cuda.nccl`` (cupy/cuda/nccl.py: ``available`` is False where libnccl does
-    not load) for what needs no GPU: the version, unique ids, the type and operation codes. A
-    communicator needs real GPUs, so creating one refuses (the tests that do are gpu_hardware)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")     # CuPy warns when libnccl is missing; available says so
-        from cupy.cuda import nccl as real
+def nccl_module(real):
+    """The stand-in's ``cupy.cuda.nccl`` from CuPy's own ``real`` one. CuPy 14.2's cupy/cuda/nccl.py
+    sets ``available = False`` when libnccl does not load (``_preload_library('nccl')`` finds no
+    nvidia-nccl wheel, then the ``from cupy_backends.cuda.libs.nccl import *`` fails), and the module
+    then holds nothing else: so does this one. Where NCCL loads, what needs no GPU is CuPy's: the
+    version, unique ids, the type and operation codes; a communicator needs real GPUs, so creating
+    one refuses (the tests that do are gpu_hardware)."""
+    if not real.available:
+        return _module("cupy.cuda.nccl", available=False)
 
     def no_communicator(*args, **kwargs):
         raise NotImplementedError("the CuPy stand-in has no NCCL communicator: NCCL collectives need real GPUs")
 
     names = {n: getattr(real, n) for n in dir(real) if n.startswith("NCCL_")}
-    if real.available:
-        names.update(get_version=real.get_version, get_unique_id=real.get_unique_id)
-    return _module("cupy.cuda.nccl", available=real.available, NcclCommunicator=no_communicator, **names)
+    return _module("cupy.cuda.nccl", available=True, NcclCommunicator=no_communicator,
+                   get_version=real.get_version, get_unique_id=real.get_unique_id, **names)
 
 
 def install():
     """Replace cupy, cupyx and cupy_backends in sys.modules by the stand-in. CuPy's real NVRTC
     binding (no GPU needed) is kept as ``cupy.cuda.nvrtc``, and what of its NCCL binding needs no
-    GPU as ``cupy.cuda.nccl`` (see ``_nccl_without_communicators``)."""
+    GPU as ``cupy.cuda.nccl`` (see ``nccl_module``)."""
     from cupy.cuda import nvrtc as real_nvrtc
 
     real_nvrtc.getVersion()       # loads libnvrtc now: its loader imports real cupy submodules
-    nccl = _nccl_without_communicators()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")     # CuPy warns when libnccl is missing; `available` says so
+        from cupy.cuda import nccl as real_nccl
+    nccl = nccl_module(real_nccl)
 
     for name in list(sys.modules):
         if name.split(".")[0] in ("cupy", "cupyx", "cupy_backends"):
