@@ -39,6 +39,13 @@ LAYOUTS = {
     "batched, swapped axes": lambda d: (d["a3"], d["a3"].swapaxes(-1, -2)),
     "empty inner axis": lambda d: (d["a"][:, :0], d["b"][:0]),
     "empty rows": lambda d: (d["a"][:0], d["b"]),
+    # views that start inside their allocation: each operand's pointer carries the view's offset
+    "offset rows": lambda d: (d["a"][2:], d["b"]),
+    "offset columns": lambda d: (d["a"][:, 1:], d["b"][1:, 2:]),
+    "offset transposed weight": lambda d: (d["a"], d["w"][1:].T),
+    "offset transposed left": lambda d: (d["a"][1:, 1:].T, d["a"][1:]),
+    "offset batch": lambda d: (d["a3"][1:], d["b3"][1:]),
+    "offset batched rows": lambda d: (d["a3"][:, 3:], d["b4"][0]),
 }
 
 

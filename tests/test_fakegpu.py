@@ -333,6 +333,36 @@ def test_pool_counts_follow_live_arrays(cp):
     del b
 
 
+def test_a_views_pointer_carries_its_byte_offset(cp):
+    """ndarray.data of a view is its base's MemoryPointer plus the offset of its first element, and
+    MemoryPointer arithmetic keeps the allocation and device (memory.pyx __add__/__sub__)."""
+    a = cp.empty((4, 6), np.float32)
+    base = a.data.ptr
+    assert a[1:].data.ptr - base == a.strides[0] == 24
+    assert a[:, 2:].data.ptr - base == 8
+    assert a[2:, 3:][1:, 1:].data.ptr - base == 3 * 24 + 4 * 4    # a view of a view
+    assert a[::-1].data.ptr - base == 3 * 24                      # the first element is the last row
+    assert a.T.data.ptr == a.reshape(24)[:1].data.ptr == base
+    assert a[1:].data.mem is a.data.mem and a[1:].data.device_id == 0
+    assert (a.data + 8).ptr == base + 8 and (a[1:].data - 24).ptr == base
+    with cp.cuda.Device(1):
+        b = cp.empty(3, np.float64)
+    assert b[1:].data.ptr - b.data.ptr == 8 and b[1:].data.device_id == 1
+    assert cp.empty(0).data.ptr == 0
+
+
+def test_allocations_never_share_addresses(cp):
+    """Each allocation gets its own address range (a pointer names one array's bytes), whichever
+    allocator and size."""
+    sizes = [4096, 8, 100_000, 1, 512, 3000]
+    arrays = [cp.empty(n, np.uint8) for n in sizes]
+    with cp.cuda.using_allocator(None):                  # raw allocations (cudaMalloc)
+        arrays += [cp.empty(n, np.uint8) for n in sizes]
+    spans = sorted((x.data.ptr, x.data.ptr + x.nbytes) for x in arrays)
+    assert all(end <= start for (_, end), (start, _) in zip(spans, spans[1:]))
+    assert all(start % 512 == 0 for start, _ in spans)
+
+
 def test_allocators(cp):
     seen = []
     pool = cp.cuda.MemoryPool()

@@ -121,6 +121,12 @@ class _Flags:
                 "OWNDATA": self.owndata}[name]
 
 
+def _address(values):
+    """Where a NumPy array's first element lies: for a new array, the first byte of its allocation
+    (NumPy lays new arrays out with non-negative strides)."""
+    return values.__array_interface__["data"][0]
+
+
 def _is_basic_index(key):
     items = key if isinstance(key, tuple) else (key,)
     return all(k is None or k is Ellipsis or isinstance(k, (slice, int, np.integer)) and not isinstance(k, (bool, np.bool_))
@@ -144,12 +150,16 @@ class ndarray:
         return a
 
     def _init(self, values, mem):
+        """``mem``: None for a new array, which takes its bytes from the current allocator
+        (cupy/cuda/memory.pyx alloc); for a view, its base's (allocation, address of its first byte)."""
         self._a = values
-        # a new array takes its bytes from the current allocator (cupy/cuda/memory.pyx alloc)
-        self._mem = mem if mem is not None else memory.alloc(values.nbytes)
+        if mem is None:
+            self._mem, self._origin = memory.alloc(values.nbytes), _address(values)
+        else:
+            self._mem, self._origin = mem
 
     def _view(self, values):
-        return ndarray._wrap(values, self._mem)
+        return ndarray._wrap(values, (self._mem, self._origin))
 
     # --- attributes
     shape = property(lambda self: self._a.shape)
@@ -161,7 +171,14 @@ class ndarray:
     strides = property(lambda self: self._a.strides)
     flags = property(lambda self: _Flags(self._a))
     T = property(lambda self: self._view(self._a.T))
-    data = property(lambda self: self._mem)
+
+    @property
+    def data(self):
+        """core.pyx ndarray.data: the MemoryPointer of the first element; a view's is its base's plus
+        the view's byte offset (_routines_indexing.pyx _simple_getitem: ``v.data = a.data + offset``)."""
+        if not self._mem.ptr:               # a zero-byte allocation has no address
+            return self._mem
+        return self._mem + (_address(self._a) - self._origin)
 
     @shape.setter
     def shape(self, value):

@@ -27,6 +27,14 @@ def _round_size(size):
     return -(-size // ALLOCATION_UNIT_SIZE) * ALLOCATION_UNIT_SIZE
 
 
+def _new_address(size):
+    """The start of a fresh range of ``size`` fake bytes, 512-aligned as CuPy's blocks are: ranges
+    never overlap (a pointer into an array's bytes names that array alone) and are never reused."""
+    ptr = _next_address[0]
+    _next_address[0] += _round_size(size)
+    return ptr
+
+
 class BaseMemory:
     size = 0
     ptr = 0
@@ -43,8 +51,7 @@ class Memory(BaseMemory):
     def __init__(self, size):
         self.size, self.device_id = size, runtime.getDevice()
         if size:
-            _next_address[0] += _round_size(size)
-            self.ptr = _next_address[0]
+            self.ptr = _new_address(size)
             _raw[self.device_id] += size
 
     def __del__(self):
@@ -78,9 +85,20 @@ class PythonFunctionAllocatorMemory(BaseMemory):
 
 
 class MemoryPointer:
+    """memory.pyx MemoryPointer: ``mem``'s pointer plus ``offset`` bytes (none into a zero-byte one)."""
+
     def __init__(self, mem, offset):
-        self.mem, self.ptr = mem, mem.ptr + offset if mem.ptr else 0
+        if not mem.ptr and offset:
+            raise AssertionError("memory.pyx MemoryPointer._init: assert mem.ptr != 0 or offset == 0")
+        self.mem, self.ptr = mem, mem.ptr + offset
         self.device_id = mem.device_id
+
+    def __add__(self, offset):
+        """memory.pyx MemoryPointer.__add__: the same allocation, ``offset`` bytes further."""
+        return MemoryPointer(self.mem, self.ptr - self.mem.ptr + offset)
+
+    def __sub__(self, offset):
+        return self + -offset
 
     @property
     def device(self):
@@ -117,8 +135,7 @@ class _DevicePool:
                 raise OutOfMemoryError(f"Out of memory allocating {size:,} bytes (allocated so far: "
                                        f"{self.total():,} bytes).")
         self.used += size
-        _next_address[0] += size
-        return MemoryPointer(PooledMemory(self, size, _next_address[0]), 0)
+        return MemoryPointer(PooledMemory(self, size, _new_address(size)), 0)
 
     def _free(self, size):
         self.used -= size
