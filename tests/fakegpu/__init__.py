@@ -104,7 +104,7 @@ def install():
 
     import numpy as np
 
-    from . import array, kernels, linalg, memory, runtime
+    from . import array, dlpack, kernels, linalg, memory, runtime
 
     kernels.nvrtc = real_nvrtc
     rt = _module("cupy.cuda.runtime", **{n: getattr(runtime, n) for n in (
@@ -144,7 +144,7 @@ def install():
     names.update({n: getattr(np, n) for n in (
         "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
         "bool_", "complex64", "complex128", "dtype", "nan", "inf", "pi", "e", "newaxis", "finfo", "iinfo")})
-    names.update(matmul=linalg.matmul, dot=linalg.dot, RawModule=kernels.RawModule, RawKernel=kernels.RawKernel,
+    names.update(from_dlpack=dlpack.from_dlpack, matmul=linalg.matmul, dot=linalg.dot, RawModule=kernels.RawModule, RawKernel=kernels.RawKernel,
                  get_default_memory_pool=memory.get_default_memory_pool,
                  get_default_pinned_memory_pool=memory.get_default_pinned_memory_pool,
                  get_array_module=lambda *a: cupy if any(isinstance(x, array.ndarray) for x in a) else np,

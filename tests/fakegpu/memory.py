@@ -4,7 +4,8 @@ Bytes are counted exactly as cupy/cuda/memory.pyx counts them (sizes rounded up 
 ``_round_size``; a zero-byte request takes no block, ``SingleDeviceMemoryPool._malloc``; a freed
 block stays in the pool until ``free_all_blocks``). Addresses are fake: the values live in NumPy
 arrays owned by the stand-in's ndarray, so address reuse (a graph writing freed memory) is not
-modelled.
+modelled. Each live allocation's bytes are registered under its address, so a raw device pointer
+(a cuBLAS operand, a ``__cuda_array_interface__``) resolves to them.
 """
 from __future__ import annotations
 
@@ -61,6 +62,27 @@ class Memory(BaseMemory):
 
 _raw = [0] * runtime.N_DEVICES      # bytes of raw (unpooled) allocations per device
 _all_pools = weakref.WeakSet()       # every live pool, for memGetInfo
+_live = {}     # address -> (the allocation's bytes as a flat uint8 NumPy view, a weak reference to its MemoryPointer)
+
+
+def register(memptr, flat_bytes):
+    """Make ``memptr``'s allocation (holding ``flat_bytes``) resolvable by address while it lives."""
+    _live[memptr.ptr] = flat_bytes, weakref.ref(memptr)
+    weakref.finalize(memptr, _live.pop, memptr.ptr, None)
+
+
+def resolve(ptr, nbytes, what):
+    """(the allocation's bytes, the byte offset of ``ptr`` in them, its MemoryPointer) for ``nbytes``
+    read or written from ``ptr``; refused where no live allocation holds them all."""
+    found = _live.get(ptr)
+    candidates = [(ptr, found)] if found is not None else list(_live.items())
+    for base, (buf, memptr) in candidates:
+        if base <= ptr < base + buf.size:
+            if ptr - base + nbytes > buf.size:
+                raise IndexError(f"stand-in: {what} at {ptr:#x} needs {nbytes} bytes, past the end of its "
+                                 f"allocation ({buf.size} bytes at {base:#x})")
+            return buf, ptr - base, memptr()
+    raise ValueError(f"stand-in: {what} pointer {ptr:#x} is not in any live device allocation")
 
 
 class PooledMemory(BaseMemory):
