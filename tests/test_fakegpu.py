@@ -439,6 +439,38 @@ def test_cuda_array_interface_both_ways(cp):
         cp.asarray(_Interface(dict(cai, typestr=">f4")))
 
 
+def _libnccl_loads():
+    from cuda import pathfinder
+
+    try:
+        pathfinder.load_nvidia_dynamic_lib("nccl")
+    except pathfinder.DynamicLibNotFoundError:
+        return False
+    return True
+
+
+@pytest.mark.cuda_libs("nccl")
+def test_nccl_binding_where_libnccl_loads(cp):
+    """CuPy's own binding for what needs no GPU: the version, unique ids, the codes; a communicator
+    needs real GPUs."""
+    nccl = cp.cuda.nccl
+    assert nccl.available is True
+    assert nccl.get_version() >= 21000 and len(bytes(nccl.get_unique_id())) == 128
+    assert isinstance(nccl.NCCL_FLOAT32, int)
+    with pytest.raises(NotImplementedError, match="no NCCL communicator"):
+        nccl.NcclCommunicator(1, nccl.get_unique_id(), 0)
+
+
+@pytest.mark.skipif(_libnccl_loads(), reason="libnccl is installed: this is the case without it")
+def test_nccl_binding_without_libnccl_is_cupys_empty_module(cp):
+    """cupy/cuda/nccl.py (CuPy 14.2) where libnccl does not load: ``available = False``, nothing else."""
+    nccl = cp.cuda.nccl
+    assert nccl.available is False
+    for name in ("get_version", "get_unique_id", "NcclCommunicator", "NCCL_FLOAT32"):
+        with pytest.raises(AttributeError):
+            getattr(nccl, name)
+
+
 def test_allocators(cp):
     seen = []
     pool = cp.cuda.MemoryPool()

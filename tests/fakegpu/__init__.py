@@ -68,7 +68,7 @@ def _scatter_add(a, slices, value):
     add.at(a, slices, value)
 
 
-def nccl_module(real):
+def _nccl_module(real):
     """The stand-in's ``cupy.cuda.nccl`` from CuPy's own ``real`` one. CuPy 14.2's cupy/cuda/nccl.py
     sets ``available = False`` when libnccl does not load (``_preload_library('nccl')`` finds no
     nvidia-nccl wheel, then the ``from cupy_backends.cuda.libs.nccl import *`` fails), and the module
@@ -89,14 +89,14 @@ def nccl_module(real):
 def install():
     """Replace cupy, cupyx and cupy_backends in sys.modules by the stand-in. CuPy's real NVRTC
     binding (no GPU needed) is kept as ``cupy.cuda.nvrtc``, and what of its NCCL binding needs no
-    GPU as ``cupy.cuda.nccl`` (see ``nccl_module``)."""
+    GPU as ``cupy.cuda.nccl`` (see ``_nccl_module``)."""
     from cupy.cuda import nvrtc as real_nvrtc
 
     real_nvrtc.getVersion()       # loads libnvrtc now: its loader imports real cupy submodules
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")     # CuPy warns when libnccl is missing; `available` says so
         from cupy.cuda import nccl as real_nccl
-    nccl = nccl_module(real_nccl)
+    nccl = _nccl_module(real_nccl)
 
     for name in list(sys.modules):
         if name.split(".")[0] in ("cupy", "cupyx", "cupy_backends"):
