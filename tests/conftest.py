@@ -44,6 +44,24 @@ def pytest_configure(config):
                             "(skipped, or failed when CI is set; see kernel_cases.bf16_param)")
 
 
+# the wheel that carries each library a `cuda_libs` test loads (CUDA 12: cpu-dev's CuPy is cupy-cuda12x)
+_CUDA_LIB_WHEELS = {"nccl": "nvidia-nccl-cu12", "cublas": "nvidia-cublas-cu12"}
+
+
+def _missing_cuda_libs(names) -> list:
+    """Which of the CUDA libraries ``names`` cannot be loaded as CuPy and cugrad load them
+    (``cuda.pathfinder``: the NVIDIA wheels, conda, then the system's CUDA), each with its wheel."""
+    from cuda import pathfinder     # a CuPy dependency
+
+    missing = []
+    for name in names:
+        try:
+            pathfinder.load_nvidia_dynamic_lib(name)
+        except pathfinder.DynamicLibNotFoundError:
+            missing.append(f"lib{name} (wheel {_CUDA_LIB_WHEELS[name]})")
+    return missing
+
+
 def pytest_runtest_setup(item):
     if item.get_closest_marker("needs_ml_dtypes"):
         from kernel_cases import BF16_MISSING
@@ -51,6 +69,14 @@ def pytest_runtest_setup(item):
         if os.environ.get("CI"):
             pytest.fail(BF16_MISSING + " (CI is set)")
         pytest.skip(BF16_MISSING)
+    libs = item.get_closest_marker("cuda_libs")
+    if libs is not None:
+        missing = _missing_cuda_libs(libs.args)
+        if missing:
+            msg = f"needs {', '.join(missing)}: pip install -e '.[cpu-dev,cuda-libs]'"
+            if os.environ.get("CUGRAD_REQUIRE_CUDA_LIBS") == "1":
+                pytest.fail(msg + " (CUGRAD_REQUIRE_CUDA_LIBS=1)")
+            pytest.skip(msg)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -200,22 +200,43 @@ def test_ddp_needs_a_process_group():
 # ---------------------------------------------------------------- NCCL without a GPU
 
 
-def _nccl_or_skip():
-    try:
-        return dist.nccl.load_nccl()
-    except ImportError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"{exc} (CI is set: the cuda12 extra brings nvidia-nccl-cu12)")
-        pytest.skip(str(exc))
-
-
+@pytest.mark.cuda_libs("nccl")
 def test_nccl_library_version_and_unique_id():
-    nccl = _nccl_or_skip()
+    nccl = dist.nccl.load_nccl()
     major, minor, patch = dist.nccl.version()
     assert (major, minor) >= (2, 10)   # ncclAvg and bfloat16
     assert nccl.get_version() == major * 10000 + minor * 100 + patch
     a, b = dist.nccl.unique_id(), dist.nccl.unique_id()
     assert isinstance(a, bytes) and len(a) == 128 and a != b
+
+
+@pytest.fixture
+def cupy_without_nccl(monkeypatch):
+    """CuPy as it is where libnccl does not load: cupy/cuda/nccl.py (CuPy 14.2) then holds only
+    ``available = False``."""
+    import types
+
+    cp = cugrad.backend.cupy()
+    unavailable = types.ModuleType("cupy.cuda.nccl")
+    unavailable.available = False
+    monkeypatch.setattr(cp.cuda, "nccl", unavailable, raising=False)
+    monkeypatch.setitem(sys.modules, "cupy.cuda.nccl", unavailable)
+
+
+@pytest.mark.gpu
+def test_nccl_missing_is_a_clear_error_where_a_gpu_is_visible(cupy_without_nccl, capsys):
+    """Backend 'nccl' (and what else asks for NCCL) names the wheel to install; `cugrad info` says so."""
+    from cugrad.cli import main
+
+    wanted = r"backend 'nccl' needs the NCCL library, which CuPy could not load: pip install nvidia-nccl-cu12"
+    with pytest.raises(ImportError, match=wanted):
+        dist.init_process_group("nccl")
+    assert not dist.is_initialized()
+    for call in (dist.nccl.version, dist.nccl.unique_id):
+        with pytest.raises(ImportError, match=wanted):
+            call()
+    assert main(["info"]) == 0
+    assert "; no NCCL" in capsys.readouterr().out
 
 
 @pytest.mark.skipif(cugrad.cuda.is_available(), reason="checks the error where no GPU is visible")

@@ -7,7 +7,6 @@ import pytest
 from optional import need
 
 import cugrad
-from cugrad import backend
 
 
 @pytest.fixture
@@ -160,15 +159,7 @@ def test_cpu_tensor_has_no_cuda_array_interface():
 
 
 # --------------------------------------------------------------------------- GPU
-
-@pytest.fixture
-def cp():
-    """CuPy, where it implements DLPack (real CuPy does; a stand-in that lacks it skips these)."""
-    cupy = backend.cupy()
-    if not hasattr(cupy, "from_dlpack"):
-        pytest.skip("the CuPy in use has no from_dlpack (the CPU stand-in for CuPy does not share memory)")
-    return cupy
-
+# (real CuPy, or in CI the CuPy stand-in, whose DLPack and CUDA array interface follow CuPy 14.2's rules)
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", DTYPES + ["bfloat16"])

@@ -333,6 +333,144 @@ def test_pool_counts_follow_live_arrays(cp):
     del b
 
 
+def test_a_views_pointer_carries_its_byte_offset(cp):
+    """ndarray.data of a view is its base's MemoryPointer plus the offset of its first element, and
+    MemoryPointer arithmetic keeps the allocation and device (memory.pyx __add__/__sub__)."""
+    a = cp.empty((4, 6), np.float32)
+    base = a.data.ptr
+    assert a[1:].data.ptr - base == a.strides[0] == 24
+    assert a[:, 2:].data.ptr - base == 8
+    assert a[2:, 3:][1:, 1:].data.ptr - base == 3 * 24 + 4 * 4    # a view of a view
+    assert a[::-1].data.ptr - base == 3 * 24                      # the first element is the last row
+    assert a.T.data.ptr == a.reshape(24)[:1].data.ptr == base
+    assert a[1:].data.mem is a.data.mem and a[1:].data.device_id == 0
+    assert (a.data + 8).ptr == base + 8 and (a[1:].data - 24).ptr == base
+    with cp.cuda.Device(1):
+        b = cp.empty(3, np.float64)
+    assert b[1:].data.ptr - b.data.ptr == 8 and b[1:].data.device_id == 1
+    assert cp.empty(0).data.ptr == 0
+
+
+def test_allocations_never_share_addresses(cp):
+    """Each allocation gets its own address range (a pointer names one array's bytes), whichever
+    allocator and size."""
+    sizes = [4096, 8, 100_000, 1, 512, 3000]
+    arrays = [cp.empty(n, np.uint8) for n in sizes]
+    with cp.cuda.using_allocator(None):                  # raw allocations (cudaMalloc)
+        arrays += [cp.empty(n, np.uint8) for n in sizes]
+    spans = sorted((x.data.ptr, x.data.ptr + x.nbytes) for x in arrays)
+    assert all(end <= start for (_, end), (start, _) in zip(spans, spans[1:]))
+    assert all(start % 512 == 0 for start, _ in spans)
+
+
+# --------------------------------------------------------------------------- sharing
+
+def test_dlpack_shares_memory_once_per_capsule(cp):
+    with cp.cuda.Device(1):
+        a = cp.asarray(np.arange(6, dtype=np.float32).reshape(2, 3))
+    assert a.__dlpack_device__() == (2, 1)
+    b = cp.from_dlpack(a)                                # asks on device 1, then restores device 0
+    assert cp.cuda.runtime.getDevice() == 0 and b.device.id == 1 and b.data.ptr == a.data.ptr
+    with cp.cuda.Device(1):
+        b[1, 2] = -1
+    assert a.get()[1, 2] == -1
+    assert cp.from_dlpack(a[:, 1:]).data.ptr == a[:, 1:].data.ptr
+    capsule = a.__dlpack__()
+    cp.from_dlpack(capsule)
+    with pytest.raises(ValueError, match="cannot be consumed multiple times"):
+        cp.from_dlpack(capsule)
+    with pytest.raises(TypeError, match="CPU arrays cannot be directly imported to CuPy"):
+        cp.from_dlpack(np.zeros(2))
+    with pytest.raises(NotImplementedError, match="does not support device yet"):
+        cp.from_dlpack(a, device=(2, 1))
+    with pytest.raises(BufferError, match="copy=True only supported for copy to CPU"):
+        a.__dlpack__(copy=True)
+    with pytest.raises(BufferError, match="unsupported device requested"):
+        a.__dlpack__(dl_device=(2, 0))
+
+
+def test_dlpack_stream_rule(cp, monkeypatch):
+    """The consumer names its stream; the producer's current stream records an event for it to wait
+    on unless it is that stream (0 is taken as the legacy stream, with a warning; below -1 refused)."""
+    recorded = []
+    original = cp.cuda.Stream.record
+    monkeypatch.setattr(cp.cuda.Stream, "record", lambda self, event=None: recorded.append(self.ptr) or
+                        original(self, event))
+    a = cp.zeros(3)
+    other = cp.cuda.Stream(non_blocking=True)
+    a.__dlpack__(stream=other.ptr)
+    assert recorded == [0]                               # the legacy stream, current, records
+    a.__dlpack__(stream=1)                               # the legacy stream itself: no event
+    a.__dlpack__(stream=-1)                              # "no order wanted"
+    with other:
+        a.__dlpack__(stream=other.ptr)
+    assert recorded == [0]
+    with pytest.warns(UserWarning, match="Stream 0 is passed"):
+        a.__dlpack__(stream=0)
+    with pytest.raises(ValueError, match="valid stream for the DLPack protocol is -1, 1, 2"):
+        a.__dlpack__(stream=-2)
+
+
+class _Interface:
+    def __init__(self, cai):
+        self.__cuda_array_interface__ = cai
+
+
+def test_cuda_array_interface_both_ways(cp):
+    a = cp.asarray(np.arange(15, dtype=np.float32).reshape(5, 3))
+    cai = a.__cuda_array_interface__
+    assert cai == {"shape": (5, 3), "typestr": "<f4", "descr": [("", "<f4")], "stream": 1, "version": 3,
+                   "strides": None, "data": (a.data.ptr, False)}
+    stream = cp.cuda.Stream(non_blocking=True)
+    with stream:
+        assert a.__cuda_array_interface__["stream"] == stream.ptr
+    assert cp.empty((0, 3)).__cuda_array_interface__["data"] == (0, False)
+    for view in (a, a[:, 2:3], a[1:, ::2], a[::-1], a.T):
+        shared = cp.asarray(_Interface(view.__cuda_array_interface__))
+        assert shared.data.ptr == view.data.ptr and shared.strides == view.strides
+        np.testing.assert_array_equal(shared.get(), view.get())
+    cp.asarray(_Interface(a[2:].__cuda_array_interface__))[0, 0] = 42
+    assert a.get()[2, 0] == 42
+    with pytest.raises(IndexError, match="reaches past its allocation"):
+        cp.asarray(_Interface(dict(cai, shape=(6, 3))))
+    with pytest.raises(ValueError, match="not in any live device allocation"):
+        cp.asarray(_Interface(dict(cai, data=(0x10, False))))
+    with pytest.raises(ValueError, match="big-endian"):
+        cp.asarray(_Interface(dict(cai, typestr=">f4")))
+
+
+def _libnccl_loads():
+    from cuda import pathfinder
+
+    try:
+        pathfinder.load_nvidia_dynamic_lib("nccl")
+    except pathfinder.DynamicLibNotFoundError:
+        return False
+    return True
+
+
+@pytest.mark.cuda_libs("nccl")
+def test_nccl_binding_where_libnccl_loads(cp):
+    """CuPy's own binding for what needs no GPU: the version, unique ids, the codes; a communicator
+    needs real GPUs."""
+    nccl = cp.cuda.nccl
+    assert nccl.available is True
+    assert nccl.get_version() >= 21000 and len(bytes(nccl.get_unique_id())) == 128
+    assert isinstance(nccl.NCCL_FLOAT32, int)
+    with pytest.raises(NotImplementedError, match="no NCCL communicator"):
+        nccl.NcclCommunicator(1, nccl.get_unique_id(), 0)
+
+
+@pytest.mark.skipif(_libnccl_loads(), reason="libnccl is installed: this is the case without it")
+def test_nccl_binding_without_libnccl_is_cupys_empty_module(cp):
+    """cupy/cuda/nccl.py (CuPy 14.2) where libnccl does not load: ``available = False``, nothing else."""
+    nccl = cp.cuda.nccl
+    assert nccl.available is False
+    for name in ("get_version", "get_unique_id", "NcclCommunicator", "NCCL_FLOAT32"):
+        with pytest.raises(AttributeError):
+            getattr(nccl, name)
+
+
 def test_allocators(cp):
     seen = []
     pool = cp.cuda.MemoryPool()

@@ -68,31 +68,35 @@ def _scatter_add(a, slices, value):
     add.at(a, slices, value)
 
 
-def _nccl_without_communicators():
-    """CuPy's own ``cupy.cuda.nccl`` (cupy/cuda/nccl.py: ``available`` is False where libnccl does
-    not load) for what needs no GPU: the version, unique ids, the type and operation codes. A
-    communicator needs real GPUs, so creating one refuses (the tests that do are gpu_hardware)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")     # CuPy warns when libnccl is missing; available says so
-        from cupy.cuda import nccl as real
+def _nccl_module(real):
+    """The stand-in's ``cupy.cuda.nccl`` from CuPy's own ``real`` one. CuPy 14.2's cupy/cuda/nccl.py
+    sets ``available = False`` when libnccl does not load (``_preload_library('nccl')`` finds no
+    nvidia-nccl wheel, then the ``from cupy_backends.cuda.libs.nccl import *`` fails), and the module
+    then holds nothing else: so does this one. Where NCCL loads, what needs no GPU is CuPy's: the
+    version, unique ids, the type and operation codes; a communicator needs real GPUs, so creating
+    one refuses (the tests that do are gpu_hardware)."""
+    if not real.available:
+        return _module("cupy.cuda.nccl", available=False)
 
     def no_communicator(*args, **kwargs):
         raise NotImplementedError("the CuPy stand-in has no NCCL communicator: NCCL collectives need real GPUs")
 
     names = {n: getattr(real, n) for n in dir(real) if n.startswith("NCCL_")}
-    if real.available:
-        names.update(get_version=real.get_version, get_unique_id=real.get_unique_id)
-    return _module("cupy.cuda.nccl", available=real.available, NcclCommunicator=no_communicator, **names)
+    return _module("cupy.cuda.nccl", available=True, NcclCommunicator=no_communicator,
+                   get_version=real.get_version, get_unique_id=real.get_unique_id, **names)
 
 
 def install():
     """Replace cupy, cupyx and cupy_backends in sys.modules by the stand-in. CuPy's real NVRTC
     binding (no GPU needed) is kept as ``cupy.cuda.nvrtc``, and what of its NCCL binding needs no
-    GPU as ``cupy.cuda.nccl`` (see ``_nccl_without_communicators``)."""
+    GPU as ``cupy.cuda.nccl`` (see ``_nccl_module``)."""
     from cupy.cuda import nvrtc as real_nvrtc
 
     real_nvrtc.getVersion()       # loads libnvrtc now: its loader imports real cupy submodules
-    nccl = _nccl_without_communicators()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")     # CuPy warns when libnccl is missing; `available` says so
+        from cupy.cuda import nccl as real_nccl
+    nccl = _nccl_module(real_nccl)
 
     for name in list(sys.modules):
         if name.split(".")[0] in ("cupy", "cupyx", "cupy_backends"):
@@ -100,7 +104,7 @@ def install():
 
     import numpy as np
 
-    from . import array, kernels, linalg, memory, runtime
+    from . import array, dlpack, kernels, linalg, memory, runtime
 
     kernels.nvrtc = real_nvrtc
     rt = _module("cupy.cuda.runtime", **{n: getattr(runtime, n) for n in (
@@ -140,7 +144,7 @@ def install():
     names.update({n: getattr(np, n) for n in (
         "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
         "bool_", "complex64", "complex128", "dtype", "nan", "inf", "pi", "e", "newaxis", "finfo", "iinfo")})
-    names.update(matmul=linalg.matmul, dot=linalg.dot, RawModule=kernels.RawModule, RawKernel=kernels.RawKernel,
+    names.update(from_dlpack=dlpack.from_dlpack, matmul=linalg.matmul, dot=linalg.dot, RawModule=kernels.RawModule, RawKernel=kernels.RawKernel,
                  get_default_memory_pool=memory.get_default_memory_pool,
                  get_default_pinned_memory_pool=memory.get_default_pinned_memory_pool,
                  get_array_module=lambda *a: cupy if any(isinstance(x, array.ndarray) for x in a) else np,

@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 
+from . import dlpack as _dlpack
 from . import memory, runtime
 
 # cupy/_core/_scalar.pyx scalar_type_set: the Python scalars a kernel takes by value
@@ -121,6 +122,12 @@ class _Flags:
                 "OWNDATA": self.owndata}[name]
 
 
+def _address(values):
+    """Where a NumPy array's first element lies: for a new array, the first byte of its allocation
+    (NumPy lays new arrays out with non-negative strides)."""
+    return values.__array_interface__["data"][0]
+
+
 def _is_basic_index(key):
     items = key if isinstance(key, tuple) else (key,)
     return all(k is None or k is Ellipsis or isinstance(k, (slice, int, np.integer)) and not isinstance(k, (bool, np.bool_))
@@ -144,12 +151,18 @@ class ndarray:
         return a
 
     def _init(self, values, mem):
+        """``mem``: None for a new array, which takes its bytes from the current allocator
+        (cupy/cuda/memory.pyx alloc); for a view, its base's (allocation, address of its first byte)."""
         self._a = values
-        # a new array takes its bytes from the current allocator (cupy/cuda/memory.pyx alloc)
-        self._mem = mem if mem is not None else memory.alloc(values.nbytes)
+        if mem is None:
+            self._mem, self._origin = memory.alloc(values.nbytes), _address(values)
+            if self._mem.ptr and (values.flags.c_contiguous or values.flags.f_contiguous):
+                memory.register(self._mem, np.ravel(values, order="K").view(np.uint8))
+        else:
+            self._mem, self._origin = mem
 
     def _view(self, values):
-        return ndarray._wrap(values, self._mem)
+        return ndarray._wrap(values, (self._mem, self._origin))
 
     # --- attributes
     shape = property(lambda self: self._a.shape)
@@ -161,13 +174,33 @@ class ndarray:
     strides = property(lambda self: self._a.strides)
     flags = property(lambda self: _Flags(self._a))
     T = property(lambda self: self._view(self._a.T))
-    data = property(lambda self: self._mem)
+
+    @property
+    def data(self):
+        """core.pyx ndarray.data: the MemoryPointer of the first element; a view's is its base's plus
+        the view's byte offset (_routines_indexing.pyx _simple_getitem: ``v.data = a.data + offset``)."""
+        if not self._mem.ptr:               # a zero-byte allocation has no address
+            return self._mem
+        return self._mem + (_address(self._a) - self._origin)
 
     @shape.setter
     def shape(self, value):
         v = self._a.view()
         v.shape = value
         self._a = v
+
+    # --- sharing: DLPack (tests/fakegpu/dlpack.py) and the CUDA array interface
+    __dlpack__ = _dlpack.export
+    __dlpack_device__ = _dlpack.device
+
+    @property
+    def __cuda_array_interface__(self):
+        """core.pyx ndarray.__cuda_array_interface__, version 3 (CuPy's default): the current stream
+        (the legacy stream's 0 given as 1), strides only when not C-contiguous, pointer 0 when empty."""
+        return {"shape": self.shape, "typestr": self.dtype.str, "descr": self.dtype.descr,
+                "stream": runtime.get_current_stream().ptr or _dlpack.STREAM_LEGACY, "version": 3,
+                "strides": None if self._a.flags.c_contiguous else self.strides,
+                "data": (self.data.ptr if self.size > 0 else 0, False)}
 
     @property
     def device(self):
@@ -557,7 +590,33 @@ def asarray(a, dtype=None, order=None, blocking=False):
         if a._mem.device_id == runtime.getDevice():
             return a.astype(dtype if dtype is not None else a.dtype, copy=False)
         return a.copy().astype(dtype if dtype is not None else a.dtype, copy=False)
+    if hasattr(a, "__cuda_array_interface__"):
+        shared = _from_cuda_array_interface(a)
+        return shared.astype(dtype if dtype is not None else shared.dtype, copy=False)
     return _host_to_device(np.asarray(a, dtype=dtype))
+
+
+def _from_cuda_array_interface(obj):
+    """core.pyx _convert_object_with_cuda_array_interface: a cupy array over the memory ``obj``
+    describes, no copy (the pointer resolves to a live stand-in allocation, or is refused). CuPy
+    then synchronizes the given stream; work runs in issue order here, so nothing waits."""
+    desc = obj.__cuda_array_interface__
+    dtype = np.dtype(desc["typestr"])
+    if dtype.byteorder == ">":
+        raise ValueError("CuPy does not support the big-endian byte-order")
+    if desc.get("mask") is not None:
+        raise ValueError("CuPy currently does not support masked arrays.")
+    shape, strides = tuple(desc["shape"]), desc.get("strides")
+    if 0 in shape:                      # CAI v2 gives 0-size arrays pointer 0: the current device
+        return ndarray._wrap(np.empty(shape, dtype), None)
+    ptr = desc["data"][0]
+    buf, offset, mem = memory.resolve(ptr, dtype.itemsize, "__cuda_array_interface__")
+    try:
+        values = np.ndarray(shape, dtype, buffer=buf, offset=offset, strides=strides)
+    except (TypeError, ValueError) as exc:      # reaches outside the allocation
+        raise IndexError(f"stand-in: a __cuda_array_interface__ of shape {shape} at {ptr:#x} reaches past its "
+                         f"allocation ({buf.size} bytes): {exc}") from None
+    return ndarray._wrap(values, (mem, _address(buf)))
 
 
 def array(obj, dtype=None, copy=True, order="K", subok=False, ndmin=0, blocking=False):

@@ -28,11 +28,10 @@ from __future__ import annotations
 import ctypes
 import itertools
 import sys
-import weakref
 
 import numpy as np
 
-from . import array, runtime
+from . import memory, runtime
 from .linalg import round_to_tf32
 
 # cublas_api.h: cublasStatus_t, cublasOperation_t, cublasComputeType_t; library_types.h: cudaDataType
@@ -47,7 +46,6 @@ _COMPUTES = {_COMPUTE_32F: ("32F", ctypes.c_float), _COMPUTE_32F_PEDANTIC: ("32F
              _COMPUTE_64F_PEDANTIC: ("64F", ctypes.c_double)}
 _ALGOS = {-1, 99}                                       # CUBLAS_GEMM_DEFAULT, CUBLAS_GEMM_DEFAULT_TENSOR_OP
 
-_buffers = {}           # device pointer -> the allocation's bytes (a flat uint8 NumPy view)
 _handles = {}           # handle value -> _Handle
 _next_handle = itertools.count(0x5000)
 
@@ -60,21 +58,7 @@ class _Handle:
 
 
 def install():
-    """Serve cugrad's cuBLAS seam from this module and start resolving device pointers."""
-    original = array.ndarray._init
-    if getattr(original, "_cublas_registers", False):
-        return
-
-    def _init(self, values, mem):
-        original(self, values, mem)
-        contiguous = self._a.flags.c_contiguous or self._a.flags.f_contiguous
-        if mem is None and self._mem.ptr and contiguous:    # a new allocation (views pass their base's)
-            ptr = self._mem.ptr
-            _buffers[ptr] = np.ravel(self._a, order="K").view(np.uint8)
-            weakref.finalize(self._mem, _buffers.pop, ptr, None)
-
-    _init._cublas_registers = True
-    array.ndarray._init = _init
+    """Serve cugrad's cuBLAS seam from this module."""
     sys.modules["cugrad.kernels.libcublas"] = sys.modules[__name__]
 
 
@@ -106,7 +90,7 @@ def cublasSetStream_v2(handle, stream):
 
 
 def cublasSetWorkspace_v2(handle, workspace, size):
-    _resolve(workspace, size, "workspace")
+    memory.resolve(workspace, size, "cuBLAS workspace")
     _handles[handle].workspace = workspace, size
     return STATUS_SUCCESS
 
@@ -181,24 +165,11 @@ def _dtype(code):
     return _TYPES[code]
 
 
-def _resolve(ptr, nbytes, what):
-    """(the allocation's bytes, the byte offset of ``ptr`` in it) for ``nbytes`` from ``ptr``."""
-    found = _buffers.get(ptr)
-    candidates = [(ptr, found)] if found is not None else list(_buffers.items())
-    for base, buf in candidates:
-        if base <= ptr < base + buf.size:
-            if ptr - base + nbytes > buf.size:
-                raise IndexError(f"stand-in cuBLAS: {what} at {ptr:#x} needs {nbytes} bytes, past the end of its "
-                                 f"allocation ({buf.size} bytes at {base:#x})")
-            return buf, ptr - base
-    raise ValueError(f"stand-in cuBLAS: {what} pointer {ptr:#x} is not in any live device allocation")
-
-
 def _matrices(spec, rows, cols, count, dtype, what):
     """The ``count`` column-major rows×cols matrices at (pointer, ld, stride) as a writable
     (count, rows, cols) NumPy view of the device memory."""
     ptr, ld, stride = spec
     item = dtype.itemsize
     extent = ((count - 1) * stride + (cols - 1) * ld + rows) * item
-    buf, offset = _resolve(ptr, extent, what)
+    buf, offset, _ = memory.resolve(ptr, extent, f"cuBLAS {what}")
     return np.ndarray((count, rows, cols), dtype, buffer=buf, offset=offset, strides=(stride * item, item, ld * item))

@@ -4,7 +4,8 @@ Bytes are counted exactly as cupy/cuda/memory.pyx counts them (sizes rounded up 
 ``_round_size``; a zero-byte request takes no block, ``SingleDeviceMemoryPool._malloc``; a freed
 block stays in the pool until ``free_all_blocks``). Addresses are fake: the values live in NumPy
 arrays owned by the stand-in's ndarray, so address reuse (a graph writing freed memory) is not
-modelled.
+modelled. Each live allocation's bytes are registered under its address, so a raw device pointer
+(a cuBLAS operand, a ``__cuda_array_interface__``) resolves to them.
 """
 from __future__ import annotations
 
@@ -27,6 +28,14 @@ def _round_size(size):
     return -(-size // ALLOCATION_UNIT_SIZE) * ALLOCATION_UNIT_SIZE
 
 
+def _new_address(size):
+    """The start of a fresh range of ``size`` fake bytes, 512-aligned as CuPy's blocks are: ranges
+    never overlap (a pointer into an array's bytes names that array alone) and are never reused."""
+    ptr = _next_address[0]
+    _next_address[0] += _round_size(size)
+    return ptr
+
+
 class BaseMemory:
     size = 0
     ptr = 0
@@ -43,8 +52,7 @@ class Memory(BaseMemory):
     def __init__(self, size):
         self.size, self.device_id = size, runtime.getDevice()
         if size:
-            _next_address[0] += _round_size(size)
-            self.ptr = _next_address[0]
+            self.ptr = _new_address(size)
             _raw[self.device_id] += size
 
     def __del__(self):
@@ -54,6 +62,27 @@ class Memory(BaseMemory):
 
 _raw = [0] * runtime.N_DEVICES      # bytes of raw (unpooled) allocations per device
 _all_pools = weakref.WeakSet()       # every live pool, for memGetInfo
+_live = {}     # address -> (the allocation's bytes as a flat uint8 NumPy view, a weak reference to its MemoryPointer)
+
+
+def register(memptr, flat_bytes):
+    """Make ``memptr``'s allocation (holding ``flat_bytes``) resolvable by address while it lives."""
+    _live[memptr.ptr] = flat_bytes, weakref.ref(memptr)
+    weakref.finalize(memptr, _live.pop, memptr.ptr, None)
+
+
+def resolve(ptr, nbytes, what):
+    """(the allocation's bytes, the byte offset of ``ptr`` in them, its MemoryPointer) for ``nbytes``
+    read or written from ``ptr``; refused where no live allocation holds them all."""
+    found = _live.get(ptr)
+    candidates = [(ptr, found)] if found is not None else list(_live.items())
+    for base, (buf, memptr) in candidates:
+        if base <= ptr < base + buf.size:
+            if ptr - base + nbytes > buf.size:
+                raise IndexError(f"stand-in: {what} at {ptr:#x} needs {nbytes} bytes, past the end of its "
+                                 f"allocation ({buf.size} bytes at {base:#x})")
+            return buf, ptr - base, memptr()
+    raise ValueError(f"stand-in: {what} pointer {ptr:#x} is not in any live device allocation")
 
 
 class PooledMemory(BaseMemory):
@@ -78,9 +107,20 @@ class PythonFunctionAllocatorMemory(BaseMemory):
 
 
 class MemoryPointer:
+    """memory.pyx MemoryPointer: ``mem``'s pointer plus ``offset`` bytes (none into a zero-byte one)."""
+
     def __init__(self, mem, offset):
-        self.mem, self.ptr = mem, mem.ptr + offset if mem.ptr else 0
+        if not mem.ptr and offset:
+            raise AssertionError("memory.pyx MemoryPointer._init: assert mem.ptr != 0 or offset == 0")
+        self.mem, self.ptr = mem, mem.ptr + offset
         self.device_id = mem.device_id
+
+    def __add__(self, offset):
+        """memory.pyx MemoryPointer.__add__: the same allocation, ``offset`` bytes further."""
+        return MemoryPointer(self.mem, self.ptr - self.mem.ptr + offset)
+
+    def __sub__(self, offset):
+        return self + -offset
 
     @property
     def device(self):
@@ -117,8 +157,7 @@ class _DevicePool:
                 raise OutOfMemoryError(f"Out of memory allocating {size:,} bytes (allocated so far: "
                                        f"{self.total():,} bytes).")
         self.used += size
-        _next_address[0] += size
-        return MemoryPointer(PooledMemory(self, size, _next_address[0]), 0)
+        return MemoryPointer(PooledMemory(self, size, _new_address(size)), 0)
 
     def _free(self, size):
         self.used -= size
