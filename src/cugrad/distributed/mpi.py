@@ -8,10 +8,13 @@ all-gather move raw bytes, so any dtype goes through exactly.
 from __future__ import annotations
 
 import sys
+import time
 
 import numpy as np
 
 from .. import backend
+
+ABORT_GRACE_SECONDS = 0.5  # how long a failing rank waits after its last words before MPI_Abort
 
 
 def load_mpi():
@@ -138,6 +141,9 @@ def install_abort_hook(mpi_backend):
         if mpi_backend.world_size > 1:
             print(f"cugrad: rank {mpi_backend.rank} failed ({kind.__name__}: {value}); ending all "
                   f"{mpi_backend.world_size} ranks", file=sys.stderr, flush=True)
+            # The launcher forwards each rank's output through a pipe it stops reading once the
+            # abort reaches it: a moment first, so the traceback and this line arrive (seen lost under load).
+            time.sleep(ABORT_GRACE_SECONDS)
             mpi_backend.abort(1)
 
     sys.excepthook = hook
