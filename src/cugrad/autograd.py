@@ -181,7 +181,7 @@ class Function:
                 ctx._device = device
             with backend.device_context(device):   # CuPy runs and allocates on the current GPU
                 outputs = cls.forward(ctx, *raw, **kwargs)
-        single = type(outputs) is not tuple
+        single = not isinstance(outputs, tuple)
         if single:
             outputs = (outputs,)
         for out in outputs:
@@ -467,7 +467,7 @@ class _Sweep:
 
     def seed(self, roots, root_grads):
         root_nodes = [r.grad_fn for r in roots if r.grad_fn is not None]
-        if self.capture_at:
+        if self.captured is not None:
             self.needed = _leading_to(topological_order(root_nodes), self.capture_at)
         elif _post_accumulate_hooks:   # leaves without hooks pay nothing
             self.hooks = _LeafHooks(root_nodes, [r for r in roots if r.grad_fn is None])
@@ -526,7 +526,7 @@ class _Sweep:
         nodes and leaves that fed it."""
         create_graph = self.create_graph
         grads = _output_grads(node, slots, create_graph)
-        if self.capture_at:
+        if self.needed is not None:
             for idx, g in enumerate(grads):
                 for i in self.capture_at.get((id(node), idx), ()):
                     self.captured[i] = g
