@@ -220,9 +220,9 @@ class Function:
         sources = []
         for arr in self._saved:
             source = None
-            for k, data in enumerate(raw):
-                if data is arr and data is not args[k]:
-                    source = args[k]
+            for data, arg in zip(raw, args):
+                if data is arr and data is not arg:   # a Tensor argument's array, not a raw one
+                    source = arg
                     break
             else:
                 for i, out in enumerate(outputs):
