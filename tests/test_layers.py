@@ -22,9 +22,9 @@ PACKAGE = SRC / "cugrad"
 # on Tensor (tensor.py imports ops at its end).
 UPWARD = {("cugrad.tensor", "cugrad.ops")}
 
-# Private names still crossing a module boundary, each with its reason. Tensor._wrap: renamed by
-# the engine's own work (issue 15, item 4).
-PRIVATE_ALLOWED = {"_wrap"}
+# Private names still crossing a module boundary, each with its reason (none: Tensor._wrap became
+# the public Tensor.from_array).
+PRIVATE_ALLOWED = set()
 
 # cugrad modules imported inside a function, each with its reason (a late import is for an optional
 # or GPU-only package, never to dodge a cycle). libcublas: the CuPy stand-in of the test suite puts

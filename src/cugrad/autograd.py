@@ -10,6 +10,7 @@ just computes and returns raw arrays; backward rules use this to stay differenti
 from __future__ import annotations
 
 import contextlib
+import heapq
 import itertools
 import threading
 import weakref
@@ -80,16 +81,22 @@ class Function:
 
     # True for ops whose NumPy forward may divide by zero, overflow or leave its domain (log(0),
     # 0**-1, 0/0, float32 overflow): it runs with NumPy's floating-point warnings off, as PyTorch
-    # gives inf/nan silently. Off by default (ops that only move data, and users' Functions):
-    # entering np.errstate costs about 1 µs, a third of a small op's overhead.
+    # gives inf/nan silently. Off by default (ops that only move data, and users' Functions).
     fp_quiet = False
 
     # set on the instance when it becomes a graph node
     _edges = ()
+    _device = backend.CPU
     _saved = ()
     _saved_sources = None
     _graph_mode = False
     _released = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # the forward that runs on NumPy arrays; np.errstate as a decorator costs a third of
+        # entering a fresh np.errstate on every call (which is a sizeable part of a small op)
+        cls._host_forward = staticmethod(np.errstate(all="ignore")(cls.forward) if cls.fp_quiet else cls.forward)
 
     def save_for_backward(self, *arrays):
         self._saved = arrays
@@ -122,7 +129,7 @@ class Function:
 
     @property
     def needs_input_grad(self):
-        return tuple(edge is not None for edge in self._edges)
+        return tuple([edge is not None for edge in self._edges])
 
     @staticmethod
     def forward(ctx, *args):
@@ -132,59 +139,46 @@ class Function:
     def backward(ctx, *grads):
         raise NotImplementedError
 
+    _host_forward = forward
+
     @classmethod
     def apply(cls, *args, **kwargs):
-        # The hot path of every op: plain loops, no generators (a step of a small net is bound
-        # by this Python overhead, not by its arithmetic).
+        # The hot path of every op: one pass over the arguments, plain loops, no generators (a
+        # step of a small net is bound by this Python overhead, not by its arithmetic).
         Tensor = _tensor.Tensor
         raw = []
-        tensors = []
-        host = True  # every tensor argument holds a NumPy array
+        edges = []       # where each argument's gradient goes: (node, output index), (leaf, -1) or None
+        tensors = 0
+        host = True      # every tensor argument holds a NumPy array
         requires_grad = False
         for arg in args:
             if isinstance(arg, Tensor):
                 data = arg.data
                 raw.append(data)
-                tensors.append(arg)
+                tensors += 1
                 if type(data) is not np.ndarray:
                     host = False
-                if arg._requires_grad:
+                if not arg._requires_grad:
+                    edges.append(None)
+                else:
                     requires_grad = True
+                    edges.append((arg, -1) if arg.grad_fn is None else (arg.grad_fn, arg._output_index))
             else:
                 raw.append(arg)
+                edges.append(None)
         ctx = cls()
         if not tensors:
-            if cls.fp_quiet:
-                with np.errstate(all="ignore"):
-                    return cls.forward(ctx, *raw, **kwargs)
-            return cls.forward(ctx, *raw, **kwargs)
-        if host:
-            device = backend.CPU
-        else:
-            device = tensors[0].device
-            for t in tensors:
-                if t.device != device:
-                    raise RuntimeError(
-                        f"{cls.__name__}: expected all tensors on one device, got {device} and {t.device}"
-                    )
-            for arg in raw:
-                if type(arg) is np.ndarray:
-                    raise RuntimeError(
-                        f"{cls.__name__}: a NumPy array of shape {arg.shape} meets tensors on {device}; "
-                        f"make it a tensor on that device first (cugrad.tensor(array, device='{device}'))"
-                    )
+            return cls._host_forward(ctx, *raw, **kwargs)
         record = requires_grad and _grad_mode.enabled
         if record:
-            ctx._edges = tuple([_edge_to(a) for a in args])
-            ctx._device = device
+            ctx._edges = tuple(edges)
             ctx._sequence = next(_node_counter)
         if host:
-            if cls.fp_quiet:
-                with np.errstate(all="ignore"):
-                    outputs = cls.forward(ctx, *raw, **kwargs)
-            else:
-                outputs = cls.forward(ctx, *raw, **kwargs)
+            outputs = cls._host_forward(ctx, *raw, **kwargs)
         else:
+            device = _common_device(cls, args, raw)
+            if record:
+                ctx._device = device
             with backend.device_context(device):   # CuPy runs and allocates on the current GPU
                 outputs = cls.forward(ctx, *raw, **kwargs)
         single = not isinstance(outputs, tuple)
@@ -199,13 +193,13 @@ class Function:
             meta = []
             for i, out in enumerate(outputs):
                 dtype = out.dtype
-                wrapped.append(Tensor._from_op(out, ctx, i) if backend.is_floating(dtype) else Tensor._wrap(out))
+                wrapped.append(Tensor._from_op(out, ctx, i) if backend.is_floating(dtype) else Tensor.from_array(out))
                 meta.append((out.shape, dtype))
             ctx._output_meta = tuple(meta)
             if ctx._saved:
-                ctx._remember_saved_sources(args, outputs)
+                ctx._remember_saved_sources(args, raw, outputs)
         else:
-            wrapped = [Tensor._wrap(out) for out in outputs]
+            wrapped = [Tensor.from_array(out) for out in outputs]
         return wrapped[0] if single else tuple(wrapped)
 
     def _scalars_to_arrays(self, outputs):
@@ -219,17 +213,15 @@ class Function:
 
     # -- saved values as graph tensors (create_graph) ----------------------------------
 
-    def _remember_saved_sources(self, args, outputs):
-        """Note which saved arrays are forward inputs or outputs, so that under create_graph they
-        come back as Tensors wired into the graph; anything else is a constant."""
-        if not self._saved:
-            return
-        Tensor = _tensor.Tensor
+    def _remember_saved_sources(self, args, raw, outputs):
+        """Note which saved arrays are forward inputs (``raw[k]``, the data of Tensor ``args[k]``)
+        or outputs, so that under create_graph they come back as Tensors wired into the graph;
+        anything else is a constant."""
         sources = []
         for arr in self._saved:
             source = None
-            for arg in args:
-                if isinstance(arg, Tensor) and arg.data is arr:
+            for data, arg in zip(raw, args):
+                if data is arr and data is not arg:   # a Tensor argument's array, not a raw one
                     source = arg
                     break
             else:
@@ -248,7 +240,7 @@ class Function:
             return source
         if isinstance(source, int):
             return Tensor._from_op(arr, self, source)
-        return Tensor._wrap(arr) if backend.is_array(arr) else arr
+        return Tensor.from_array(arr) if backend.is_array(arr) else arr
 
     def free_saved(self):
         """Drop what forward saved; a later backward through this node is refused."""
@@ -257,13 +249,22 @@ class Function:
         self._released = True
 
 
-def _edge_to(arg):
-    """Where a gradient for ``arg`` goes: (node, output index), (leaf tensor, -1) or None."""
-    if not isinstance(arg, _tensor.Tensor) or not arg._requires_grad:
-        return None
-    if arg.grad_fn is not None:
-        return (arg.grad_fn, arg._output_index)
-    return (arg, -1)
+def _common_device(op, args, raw):
+    """The one device of ``op``'s tensor arguments (some on a GPU); a RuntimeError naming the op
+    when they differ, or when a NumPy array meets them."""
+    Tensor = _tensor.Tensor
+    devices = [arg.device for arg in args if isinstance(arg, Tensor)]
+    device = devices[0]
+    for other in devices:
+        if other != device:
+            raise RuntimeError(f"{op.__name__}: expected all tensors on one device, got {device} and {other}")
+    for arg in raw:
+        if type(arg) is np.ndarray:
+            raise RuntimeError(
+                f"{op.__name__}: a NumPy array of shape {arg.shape} meets tensors on {device}; "
+                f"make it a tensor on that device first (cugrad.tensor(array, device='{device}'))"
+            )
+    return device
 
 
 # --------------------------------------------------------------------------- engine
@@ -295,23 +296,22 @@ def nodes_since(mark, root_nodes):
     return [node for node in topological_order(root_nodes) if node._sequence > mark]
 
 
-class _Accumulator:
-    """Sums gradient contributions; adds in place only into buffers it allocated itself."""
+class _Sum:
+    """Two or more gradient contributions to one output, summed. The first sum is a fresh array
+    the engine owns, so later contributions add into it in place; Tensors (create_graph) are
+    summed out of place, as graph ops."""
 
-    __slots__ = ("value", "owned")
+    __slots__ = ("value",)
 
-    def __init__(self, value):
-        self.value = value
-        self.owned = False
+    def __init__(self, a, b):
+        Tensor = _tensor.Tensor
+        self.value = a + b if isinstance(a, Tensor) or isinstance(b, Tensor) else backend.ensure_array(a + b)
 
     def add(self, grad):
         if isinstance(grad, _tensor.Tensor) or isinstance(self.value, _tensor.Tensor):
             self.value = self.value + grad
-        elif self.owned:
-            self.value += grad
         else:
-            self.value = backend.ensure_array(self.value + grad)
-            self.owned = True
+            self.value += grad
 
 
 # --------------------------------------------------------------------------- engine hooks
@@ -433,101 +433,132 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
 
 
 def _sweep(roots, root_grads, retain_graph, create_graph, capture):
-    Tensor = _tensor.Tensor
-    captured = None
-    capture_at = {}
-    if capture is not None:
-        captured = [None] * len(capture)
-        for i, t in enumerate(capture):
-            key = (id(t.grad_fn), t._output_index) if t.grad_fn is not None else (id(t), -1)
-            capture_at.setdefault(key, []).append(i)
-
-    def deliver_to_leaf(leaf, grad):
-        if captured is not None:
-            for i in capture_at.get((id(leaf), -1), ()):
-                captured[i] = grad if captured[i] is None else backend.ensure_array(captured[i] + grad)
-            return
-        if leaf.grad is None:
-            leaf.grad = grad if isinstance(grad, Tensor) else Tensor._wrap(grad)
-        elif create_graph:
-            leaf.grad = leaf.grad + grad
-        else:
-            leaf.grad = Tensor._wrap(backend.ensure_array(leaf.grad.data + grad))
-        if hooks is not None:
-            hooks.delivered(leaf)
-
-    hooks = None
-    if _post_accumulate_hooks and capture is None:   # leaves without hooks pay nothing
-        hooks = _LeafHooks([r.grad_fn for r in roots if r.grad_fn is not None],
-                           [r for r in roots if r.grad_fn is None])
-        _engine.leaf_hooks.append(hooks)
-
-    buffers = {}
-    root_nodes = []
-    for root, grad in zip(roots, root_grads):
-        if root.grad_fn is None:
-            if not root.requires_grad:
-                raise RuntimeError("backward: the tensor does not require grad and has no grad_fn")
-            deliver_to_leaf(root, grad)
-            continue
-        slots = buffers.setdefault(root.grad_fn, [None] * len(root.grad_fn._output_meta))
-        slot = slots[root._output_index]
-        if slot is None:
-            slots[root._output_index] = _Accumulator(grad)
-        else:
-            slot.add(grad)
-        root_nodes.append(root.grad_fn)
-
+    sweep = _Sweep(retain_graph, create_graph, capture)
+    sweep.seed(roots, root_grads)
     previous_mode = _grad_mode.enabled
     _grad_mode.enabled = create_graph
     try:
         with np.errstate(all="ignore"):  # gradients at singular points: inf/nan, silently, as in PyTorch
-            order = topological_order(root_nodes)
-            needed = _leading_to(order, capture_at) if capture is not None else None
-            for node in reversed(order):
-                slots = buffers.pop(node, None)
-                if slots is None:
-                    continue
-                with backend.device_context(node._device):   # its arrays live there (cuda:1 as well)
-                    grads = _output_grads(node, slots, create_graph)
-                    if capture_at:
-                        for idx, g in enumerate(grads):
-                            for i in capture_at.get((id(node), idx), ()):
-                                captured[i] = g
-                    if needed is not None and id(node) not in needed:
-                        continue
-                    node._graph_mode = create_graph
-                    try:
-                        input_grads = node.backward(node, *grads)
-                    finally:
-                        node._graph_mode = False
-                    if not isinstance(input_grads, tuple):
-                        input_grads = (input_grads,)
-                    if len(input_grads) < len(node._edges):
-                        raise ValueError(
-                            f"{type(node).__name__}.backward returned {len(input_grads)} gradients for "
-                            f"{len(node._edges)} forward arguments"
-                        )
-                    if not retain_graph:
-                        node.free_saved()
-                    for edge, grad in zip(node._edges, input_grads):
-                        if edge is None or grad is None:
-                            continue
-                        target, index = edge
-                        grad = _fit_grad(node, target, index, grad, create_graph)
-                        if index < 0:
-                            deliver_to_leaf(target, grad)
-                            continue
-                        slots = buffers.get(target)
-                        if slots is None:
-                            slots = buffers[target] = [None] * len(target._output_meta)
-                        if slots[index] is None:
-                            slots[index] = _Accumulator(grad)
-                        else:
-                            slots[index].add(grad)
+            sweep.run()
     finally:
         _grad_mode.enabled = previous_mode
-    return captured
+    return sweep.captured
+
+
+class _Sweep:
+    """One reverse pass. Nodes run in decreasing creation order (``_sequence``): a node is created
+    after every node that feeds it, so by the time it is the newest node holding a gradient, every
+    gradient it will get has arrived — no ordering pass over the graph is needed."""
+
+    def __init__(self, retain_graph, create_graph, capture):
+        self.retain_graph = retain_graph
+        self.create_graph = create_graph
+        self.buffers = {}    # node -> the gradient of each of its outputs so far (None, an array, a _Sum)
+        self.ready = []      # heap of (-sequence, node): the nodes holding some gradient
+        self.captured = None
+        self.capture_at = {}  # (id(node or leaf), output index or -1) -> positions in ``capture``
+        self.needed = None   # with capture: ids of the nodes whose backward feeds a captured tensor
+        self.hooks = None
+        if capture is not None:
+            self.captured = [None] * len(capture)
+            for i, t in enumerate(capture):
+                key = (id(t.grad_fn), t._output_index) if t.grad_fn is not None else (id(t), -1)
+                self.capture_at.setdefault(key, []).append(i)
+
+    def seed(self, roots, root_grads):
+        root_nodes = [r.grad_fn for r in roots if r.grad_fn is not None]
+        if self.captured is not None:
+            self.needed = _leading_to(topological_order(root_nodes), self.capture_at)
+        elif _post_accumulate_hooks:   # leaves without hooks pay nothing
+            self.hooks = _LeafHooks(root_nodes, [r for r in roots if r.grad_fn is None])
+            _engine.leaf_hooks.append(self.hooks)
+        for root, grad in zip(roots, root_grads):
+            if root.grad_fn is not None:
+                self.add(root.grad_fn, root._output_index, grad)
+            elif not root.requires_grad:
+                raise RuntimeError("backward: the tensor does not require grad and has no grad_fn")
+            else:
+                self.deliver_to_leaf(root, grad)
+
+    def add(self, node, index, grad):
+        """Add ``grad`` to what output ``index`` of ``node`` has received."""
+        slots = self.buffers.get(node)
+        if slots is None:
+            slots = self.buffers[node] = [None] * len(node._output_meta)
+            heapq.heappush(self.ready, (-node._sequence, node))
+        current = slots[index]
+        if current is None:
+            slots[index] = grad
+        elif type(current) is _Sum:
+            current.add(grad)
+        else:
+            slots[index] = _Sum(current, grad)
+
+    def deliver_to_leaf(self, leaf, grad):
+        Tensor = _tensor.Tensor
+        if self.captured is not None:
+            captured = self.captured
+            for i in self.capture_at.get((id(leaf), -1), ()):
+                captured[i] = grad if captured[i] is None else backend.ensure_array(captured[i] + grad)
+            return
+        if leaf.grad is None:
+            leaf.grad = grad if isinstance(grad, Tensor) else Tensor.from_array(grad)
+        elif self.create_graph:
+            leaf.grad = leaf.grad + grad
+        else:
+            leaf.grad = Tensor.from_array(backend.ensure_array(leaf.grad.data + grad))
+        if self.hooks is not None:
+            self.hooks.delivered(leaf)
+
+    def run(self):
+        ready, buffers = self.ready, self.buffers
+        while ready:
+            node = heapq.heappop(ready)[1]
+            slots = buffers.pop(node)
+            if node._device is backend.CPU:
+                self.run_node(node, slots)
+            else:
+                with backend.device_context(node._device):   # its arrays live there (cuda:1 as well)
+                    self.run_node(node, slots)
+
+    def run_node(self, node, slots):
+        """``node``'s backward on the gradients of its outputs; what it returns goes on to the
+        nodes and leaves that fed it."""
+        create_graph = self.create_graph
+        grads = _output_grads(node, slots, create_graph)
+        if self.needed is not None:
+            for idx, g in enumerate(grads):
+                for i in self.capture_at.get((id(node), idx), ()):
+                    self.captured[i] = g
+            if id(node) not in self.needed:
+                return
+        if create_graph:
+            node._graph_mode = True
+            try:
+                input_grads = node.backward(node, *grads)
+            finally:
+                node._graph_mode = False
+        else:
+            input_grads = node.backward(node, *grads)
+        if type(input_grads) is not tuple:
+            input_grads = (input_grads,)
+        edges = node._edges
+        if len(input_grads) < len(edges):
+            raise ValueError(
+                f"{type(node).__name__}.backward returned {len(input_grads)} gradients for "
+                f"{len(edges)} forward arguments"
+            )
+        if not self.retain_graph:
+            node.free_saved()
+        for edge, grad in zip(edges, input_grads):
+            if edge is None or grad is None:
+                continue
+            target, index = edge
+            grad = _fit_grad(node, target, index, grad, create_graph)
+            if index < 0:
+                self.deliver_to_leaf(target, grad)
+            else:
+                self.add(target, index, grad)
 
 
 def _leading_to(order, capture_at):
@@ -549,27 +580,28 @@ def _output_grads(node, slots, create_graph):
     """The gradient for each output of ``node``; zeros for outputs no gradient reached."""
     grads = []
     for slot, (shape, dtype) in zip(slots, node._output_meta):
-        if slot is not None:
-            grads.append(slot.value)
-            continue
-        zeros = backend.zeros(shape, dtype, node._device)
-        grads.append(_tensor.Tensor._wrap(zeros) if create_graph else zeros)
+        if slot is None:
+            zeros = backend.zeros(shape, dtype, node._device)
+            grads.append(_tensor.Tensor.from_array(zeros) if create_graph else zeros)
+        else:
+            grads.append(slot.value if type(slot) is _Sum else slot)
     return grads
 
 
 def _fit_grad(node, target, index, grad, create_graph):
-    """Check a returned gradient's shape and bring it to its input's dtype."""
+    """Check a returned gradient's shape and bring it to its input's dtype (an array, or a
+    Tensor under create_graph)."""
     Tensor = _tensor.Tensor
-    expected_shape, expected_dtype = (
-        (target.shape, target.dtype) if index < 0 else target._output_meta[index]
-    )
-    if create_graph and not isinstance(grad, Tensor):
-        grad = Tensor._wrap(backend.ensure_array(grad))
-    elif not create_graph and isinstance(grad, Tensor):
-        grad = grad.data
-    elif not create_graph:
-        grad = backend.ensure_array(grad)
-    if tuple(grad.shape) != tuple(expected_shape):
+    if index < 0:
+        expected_shape, expected_dtype = target.data.shape, target.data.dtype
+    else:
+        expected_shape, expected_dtype = target._output_meta[index]
+    if create_graph:
+        if not isinstance(grad, Tensor):
+            grad = Tensor.from_array(backend.ensure_array(grad))
+    elif type(grad) is not np.ndarray:
+        grad = grad.data if isinstance(grad, Tensor) else backend.ensure_array(grad)
+    if grad.shape != expected_shape:
         raise ValueError(
             f"{type(node).__name__}.backward returned a gradient of shape {tuple(grad.shape)} "
             f"for an input of shape {tuple(expected_shape)}"
@@ -606,7 +638,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                     "(pass allow_unused=True to get None for it)"
                 )
         elif not isinstance(g, Tensor):
-            g = Tensor._wrap(g)
+            g = Tensor.from_array(g)
         results.append(g)
     return tuple(results)
 
@@ -647,7 +679,7 @@ def _roots_and_grads(tensors, grad_tensors, where, create_graph):
             if tuple(g.shape) != tuple(root.shape):
                 raise ValueError(f"{where}: gradient of shape {tuple(g.shape)} for an output of shape {root.shape}")
         if create_graph and not isinstance(g, Tensor):
-            g = Tensor._wrap(g)
+            g = Tensor.from_array(g)
         grads.append(g)
     return roots, grads
 

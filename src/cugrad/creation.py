@@ -17,7 +17,7 @@ def _shape(shape):
 
 
 def _make(array, requires_grad):
-    t = Tensor._wrap(array)
+    t = Tensor.from_array(array)
     t.requires_grad = requires_grad
     return t
 

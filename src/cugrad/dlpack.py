@@ -47,7 +47,7 @@ def from_dlpack(obj) -> Tensor:
     except TypeError as exc:
         raise TypeError(f"cugrad.from_dlpack: the {name} has dtype {array.dtype}, which cugrad does not support "
                         f"({exc})") from None
-    return Tensor._wrap(array)
+    return Tensor.from_array(array)
 
 
 def _import(xp, obj, name, reader):

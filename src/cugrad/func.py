@@ -10,7 +10,7 @@ def _fresh(primals):
     """Leaf copies of ``primals`` that require grad, so transforms never touch the callers' graphs."""
     out = []
     for p in primals:
-        leaf = Tensor._wrap(p.data)
+        leaf = Tensor.from_array(p.data)
         leaf.requires_grad = True
         out.append(leaf)
     return out

@@ -26,7 +26,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
     xs = []
     for x in inputs:
         if isinstance(x, Tensor) and backend.is_floating(x.dtype):
-            copy = Tensor._wrap(x.data.astype(np.float64, order="C"))   # a contiguous copy: perturbed through a flat view
+            copy = Tensor.from_array(x.data.astype(np.float64, order="C"))   # a contiguous copy: perturbed through a flat view
             copy.requires_grad = x.requires_grad
             xs.append(copy)
         else:
@@ -45,7 +45,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
             return float(sum((out.data.astype(np.float64) * v).sum() for out, v in zip(outs, projections)))
 
     analytic = autograd.grad(
-        list(outputs), [xs[i] for i in checked], grad_outputs=[Tensor._wrap(v) for v in projections],
+        list(outputs), [xs[i] for i in checked], grad_outputs=[Tensor.from_array(v) for v in projections],
         allow_unused=True,
     )
     for position, i in enumerate(checked):

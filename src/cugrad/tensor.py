@@ -27,8 +27,10 @@ class Tensor:
             self.requires_grad = True
 
     @classmethod
-    def _wrap(cls, array):
-        """A leaf around ``array`` (no copy, no checks)."""
+    def from_array(cls, array) -> "Tensor":
+        """A leaf tensor around ``array``, a NumPy or CuPy array, sharing its memory: no copy and
+        no checks (the fast constructor the ops and the engine use; ``cugrad.tensor`` copies and
+        converts). The array's dtype and device become the tensor's."""
         t = cls.__new__(cls)
         t.data = array
         t.grad = None
@@ -39,8 +41,10 @@ class Tensor:
 
     @classmethod
     def _from_op(cls, array, node, index):
-        """Output ``index`` of graph node ``node``."""
-        t = cls._wrap(array)
+        """Output ``index`` of graph node ``node`` (the engine's constructor)."""
+        t = cls.__new__(cls)
+        t.data = array
+        t.grad = None
         t.grad_fn = node
         t._output_index = index
         t._requires_grad = True
@@ -165,7 +169,7 @@ class Tensor:
 
     def detach(self) -> "Tensor":
         """The same data, cut from the graph."""
-        return Tensor._wrap(self.data)
+        return Tensor.from_array(self.data)
 
     def to(self, device=None, dtype=None) -> "Tensor":
         """A copy on ``device`` and/or as ``dtype`` (differentiable); self when nothing changes."""
@@ -323,7 +327,7 @@ class Tensor:
             return NotImplemented          # t == None is False, as for any object
         operand = self._operand(other, f"comparison {name}")
         with backend.device_context(self.device):    # CuPy runs kernels on the current GPU
-            return Tensor._wrap(backend.ensure_array(getattr(self.data, name)(operand)))
+            return Tensor.from_array(backend.ensure_array(getattr(self.data, name)(operand)))
 
     def __lt__(self, other):
         return self._compare(other, "__lt__")
@@ -344,7 +348,7 @@ class Tensor:
         return self._compare(other, "__ne__")
 
     def __invert__(self):
-        return Tensor._wrap(backend.ensure_array(~self.data))
+        return Tensor.from_array(backend.ensure_array(~self.data))
 
     # logical/bitwise and, or, xor of boolean or integer tensors (masks), never differentiable
     def __and__(self, other):

@@ -276,7 +276,7 @@ def score(model, X, y, task, batch_size=8192):
     total_loss, correct, n = 0.0, 0, len(X)
     with no_grad():
         for lo in range(0, n, batch_size):
-            xb, yb = Tensor._wrap(X[lo:lo + batch_size]), Tensor._wrap(y[lo:lo + batch_size])
+            xb, yb = Tensor.from_array(X[lo:lo + batch_size]), Tensor.from_array(y[lo:lo + batch_size])
             out = model(xb)
             if task == "classification":
                 total_loss += float(F.cross_entropy(out, yb, reduction="sum").item())

@@ -113,7 +113,7 @@ class DataLoader:
         order = self._epoch_order()
         wrap = None
         if self.as_tensors:
-            wrap = Tensor._wrap  # the batch is already a fresh device array: no second copy
+            wrap = Tensor.from_array  # the batch is already a fresh device array: no second copy
         for i in range(self.position, nb):
             lo, hi = self._share(i * self.batch_size, min((i + 1) * self.batch_size, self.n))
             if order is None:

@@ -43,7 +43,7 @@ def ctype(dtype, fn):
 def is_16bit(dtype) -> bool:
     """float16 or bfloat16: the NumPy twins compute these in float32, as the kernels do."""
     dt = np.dtype(dtype)
-    return dt == np.float16 or is_bfloat16(dt)
+    return dt.itemsize == 2 and (dt == np.float16 or is_bfloat16(dt))
 
 
 def acc_dtype(dtype):

@@ -171,4 +171,9 @@ def driver():
 
 def on_device(*arrays) -> bool:
     """True when the kernel path runs: a driver override is active or an input is not NumPy."""
-    return _override is not None or any(a is not None and not isinstance(a, np.ndarray) for a in arrays)
+    if _override is not None:
+        return True
+    for a in arrays:   # a loop, not any(generator): this runs on every op on the CPU
+        if a is not None and not isinstance(a, np.ndarray):
+            return True
+    return False

@@ -45,7 +45,7 @@ class _Bucket:
         self.work.wait()
         offset = 0
         for _, p in self.members:
-            p.grad = Tensor._wrap(self.flat[offset:offset + p.size].reshape(p.shape))
+            p.grad = Tensor.from_array(self.flat[offset:offset + p.size].reshape(p.shape))
             offset += p.size
         self.reset()
 

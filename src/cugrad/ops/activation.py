@@ -72,7 +72,7 @@ class _Diff:
     def mask(s, lo, hi):
         """The constant 1 where lo < s < hi, else 0 (piecewise constant: not differentiated)."""
         if isinstance(s, Tensor):
-            return Tensor._wrap(_mask(s.data, lo, hi))
+            return Tensor.from_array(_mask(s.data, lo, hi))
         return _mask(s, lo, hi)
 
 

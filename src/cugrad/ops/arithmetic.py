@@ -17,12 +17,12 @@ class _Binary(Function):
 
     @classmethod
     def check(cls, ctx, a, b):
-        sa, sb = shape_of(a), shape_of(b)
+        same = type(a) is type(b) and hasattr(a, "dtype") and a.dtype == b.dtype  # the common case
+        sa, sb = (a.shape, b.shape) if same else (shape_of(a), shape_of(b))
         if sa != sb:
             broadcast_shape(cls.name, sa, sb)
         ctx.shapes = (sa, sb)
-        same = type(a) is type(b) and hasattr(a, "dtype") and a.dtype == b.dtype
-        if same and (a.dtype.kind == "f" or not cls.to_float):  # the common case, quickly
+        if same and (a.dtype.kind == "f" or not cls.to_float):  # nothing to promote, quickly
             return a, b
         return promote(a, b, to_float=cls.to_float)
 

@@ -40,6 +40,8 @@ def unbroadcast(grad, shape):
     The gradient of a broadcast input is the sum of the output gradient over every position that
     read the same input element: the leading axes broadcasting added, and the axes of length 1.
     """
+    if grad.shape == shape:   # nothing was broadcast (both tuples: the common case, quickly)
+        return grad
     shape = tuple(shape)
     if tuple(grad.shape) == shape:
         return grad

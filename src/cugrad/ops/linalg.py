@@ -22,7 +22,8 @@ class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
         check_matmul("matmul", a.shape, b.shape)
-        a, b = promote(a, b)
+        if a.dtype != b.dtype:
+            a, b = promote(a, b)
         ctx.save_for_backward(a, b)
         return _mm(a, b)
 

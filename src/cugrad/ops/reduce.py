@@ -184,7 +184,7 @@ def _arg(op, what, x, axis, keepdims, dim, keepdim):
             index = getattr(data, op)(axis=axis)
             if keepdims:
                 index = backend.array_module(data).expand_dims(index, axis)
-    return _tensor.Tensor._wrap(backend.ensure_array(index))
+    return _tensor.Tensor.from_array(backend.ensure_array(index))
 
 
 def all(x, axis=None, keepdims=False, *, dim=None, keepdim=None):  # noqa: A001 - NumPy's name
@@ -204,7 +204,7 @@ def _logical(op, x, axis, keepdims, dim, keepdim):
     data = x.data
     with backend.device_context(x.device):
         out = getattr(data, op)(axis=axes, keepdims=keepdims)
-    return _tensor.Tensor._wrap(backend.ensure_array(out))
+    return _tensor.Tensor.from_array(backend.ensure_array(out))
 
 
 class LogSumExp(Function):
