@@ -59,7 +59,7 @@ def test_clamp_is_clip():
     _compare(lambda c: c.clamp(max=0.5), lambda t: t.clamp(max=0.5), x)
     _compare(lambda c: cugrad.clamp(c, -0.5, 1.0), lambda t: torch.clamp(t, -0.5, 1.0), x)
     _compare(lambda c: c.clamp(1.0, -1.0), lambda t: t.clamp(1.0, -1.0), x)      # min > max: max
-    with pytest.raises(ValueError, match=r"clip \(clamp\): needs min or max"):
+    with pytest.raises(ValueError, match=r"^clip: needs min or max .*clamp is clip's PyTorch name"):
         cugrad.tensor(x).clamp()
 
 

@@ -251,7 +251,7 @@ def abs(x):  # noqa: A001 - NumPy's name
 def clip(x, min=None, max=None):  # noqa: A002 - NumPy's names
     """Values below ``min`` raised to it, then values above ``max`` lowered to it (PyTorch's clamp)."""
     if min is None and max is None:
-        raise ValueError("clip (clamp): needs min or max (or both); got neither")
+        raise ValueError("clip: needs min or max (or both); got neither (clamp is clip's PyTorch name)")
     return Clip.apply(x, min, max)
 
 
