@@ -39,14 +39,14 @@ def _check_range(op, index, size, what, error=IndexError):
         raise error(f"{op}: index {bad} is out of range [0, {size}) for {what}")
 
 
-def _check_index_shape(op, index, x, dim, name="x"):
+def _check_index_shape(op, index, x, dim):
     """``index`` has x's number of dims and is no larger than x along the other dims."""
     if index.ndim != x.ndim:
-        raise ValueError(f"{op}: index has {index.ndim} dims and {name} {x.ndim} (shapes {tuple(index.shape)} "
+        raise ValueError(f"{op}: index has {index.ndim} dims and x {x.ndim} (shapes {tuple(index.shape)} "
                          f"and {tuple(x.shape)}); they need the same number")
     for d, (n, m) in enumerate(zip(index.shape, x.shape)):
         if d != dim and n > m:
-            raise ValueError(f"{op}: index shape {tuple(index.shape)} exceeds {name}'s shape {tuple(x.shape)} at dim {d}")
+            raise ValueError(f"{op}: index shape {tuple(index.shape)} exceeds x's shape {tuple(x.shape)} at dim {d}")
 
 
 def open_mesh(index, dim):
