@@ -1,5 +1,5 @@
 """pad (ops/padding.py) against PyTorch CPU: values and gradients in float64 in each mode, widths on
-one to three dims, negative widths (cropping), a value, 0-d, empty and non-contiguous inputs;
+one to three dims, negative widths (cropping, constant mode), a value, 0-d, empty and non-contiguous inputs;
 gradchecks of both orders; the nn.functional name; and the errors."""
 from __future__ import annotations
 
@@ -83,6 +83,9 @@ def test_errors():
         F.pad(x, (5, 0), mode="reflect")
     with pytest.raises(ValueError, match=r"pad: circular widths \(0, 6\) do not fit dim 3"):
         F.pad(x, (0, 6), mode="circular")
+    with pytest.raises(ValueError, match=r"pad: negative widths crop in constant mode only; got \(-2, 4\) for dim 3 in "
+                                         "circular mode"):
+        F.pad(x, (-2, 4), mode="circular")
     with pytest.raises(ValueError, match=r"pad: replicate widths \(1, 0\) do not fit dim 1 of shape \(2, 0\)"):
         F.pad(cugrad.tensor(np.zeros((2, 0))), (1, 0), mode="replicate")
     with pytest.raises(ValueError, match="pad: mode 'reflect' takes no value"):

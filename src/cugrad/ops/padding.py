@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import operator
 
-import numpy as np
-
 from .. import backend
 from ..autograd import Function
 from .broadcasting import require_tensor
-from .shape import getitem
+from .shape import broadcast_to, concatenate
 
 MODES = ("constant", "reflect", "replicate", "circular")
 
@@ -37,15 +35,28 @@ class ConstantPad(Function):
         return ConstantPad.apply(g, tuple((-b, -a) for b, a in ctx.widths), 0), None, None
 
 
-def _source_positions(mode, n, before, after):
-    """For each output position along a dim of size n padded by (before, after), the input
-    position it copies: reflect mirrors about the edge element, replicate repeats it, circular wraps."""
-    p = np.arange(-before, n + after)
-    if mode == "reflect":
-        return np.abs((p + n - 1) % (2 * n - 2) - (n - 1)) if n > 1 else np.zeros_like(p)
-    if mode == "replicate":
-        return np.clip(p, 0, n - 1)
-    return p % n
+def _extend(x, d, before, after, mode):
+    """x along dim d extended by ``before`` and ``after`` copies of its own elements: mirrored about
+    the edge element (reflect), the edge element repeated (replicate), or the other end's elements
+    (circular). Slices, a broadcast and a concatenation, so the gradient adds each copy's share back
+    by their rules."""
+    lead = (slice(None),) * d
+    n = x.shape[d]
+
+    def part(start, stop, step=1):
+        return x[lead + (slice(start, stop, step),)]
+
+    def edge(i, count):
+        return broadcast_to(part(i, i + 1), x.shape[:d] + (count,) + x.shape[d + 1:])
+
+    if mode == "reflect":                           # x[before], …, x[1]; then x[n−2], …, x[n−1−after]
+        left = part(before, 0, -1)
+        right = part(n - 2, n - 2 - after if n - 2 - after >= 0 else None, -1) if after else part(0, 0)
+    elif mode == "replicate":
+        left, right = edge(0, before), edge(n - 1, after)
+    else:
+        left, right = part(n - before, n), part(0, after)
+    return concatenate([left, x, right], axis=d)
 
 
 def _widths(x, pad):
@@ -63,10 +74,11 @@ def _widths(x, pad):
 
 def pad(x, pad, mode="constant", value=None):  # noqa: A002 - PyTorch's names
     """x padded as torch.nn.functional.pad: ``pad`` = (before, after) of the last dim, then of the
-    one before it, …; in "constant" mode with ``value`` (0 by default; negative widths crop), in
-    "reflect" (mirror, edge not repeated: width < size), "replicate" (edge repeated) or "circular"
-    (wrapped: width ≤ size) mode by indexing, whose gradient adds up the copies. Unlike PyTorch the
-    last three modes take any number of leading dims."""
+    one before it, …. In "constant" mode the new elements are ``value`` (0 by default) and negative
+    widths crop; in "reflect" (mirror, edge not repeated: width < size), "replicate" (edge repeated)
+    and "circular" (wrapped: width ≤ size) mode they are copies of x's own elements, whose gradients
+    add up. Unlike PyTorch the last three modes take any number of leading dims, and no negative
+    widths."""
     require_tensor("pad", "x", x)
     if mode not in MODES:
         raise ValueError(f"pad: unknown mode {mode!r}; the modes are {', '.join(MODES)}")
@@ -78,13 +90,14 @@ def pad(x, pad, mode="constant", value=None):  # noqa: A002 - PyTorch's names
             raise ValueError(f"pad: widths ({b}, {a}) crop more than dim {d} of shape {tuple(x.shape)} holds")
         if mode == "constant" or (b, a) == (0, 0):
             continue
-        limit = {"reflect": n - 1, "replicate": None, "circular": n}[mode]
-        if n == 0 or limit is not None and max(b, a) > limit:
-            raise ValueError(f"pad: {mode} widths ({b}, {a}) do not fit dim {d} of shape {tuple(x.shape)} (reflect "
-                             "needs each width < the size, circular ≤ the size, replicate a non-empty dim)")
+        if min(b, a) < 0:
+            raise ValueError(f"pad: negative widths crop in constant mode only; got ({b}, {a}) for dim {d} in {mode} mode")
+        if max(b, a) > {"reflect": n - 1, "replicate": n - 1 + max(b, a), "circular": n}[mode]:
+            raise ValueError(f"pad: {mode} widths ({b}, {a}) do not fit dim {d} of shape {tuple(x.shape)}: reflect "
+                             "needs each width < the size, circular ≤ the size, replicate a non-empty dim")
     if mode == "constant":
         return ConstantPad.apply(x, widths, 0 if value is None else value)
     for d, (b, a) in enumerate(widths):
         if (b, a) != (0, 0):
-            x = getitem(x, (slice(None),) * d + (_source_positions(mode, x.shape[d], b, a),))
+            x = _extend(x, d, b, a, mode)
     return x
