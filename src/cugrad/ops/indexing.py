@@ -127,4 +127,4 @@ def one_hot(index, num_classes=-1):
     xp = backend.array_module(data)
     with backend.device_context(backend.device_of(data)):
         out = (data[..., None] == xp.arange(num_classes)).astype(np.int64)
-    return _tensor.Tensor._wrap(out)
+    return _tensor.Tensor.from_array(out)

@@ -32,8 +32,8 @@ def _order(op, x, dim, descending):
     axis = axis_index(op, dim, x.ndim)
     data = x.data
     if x.ndim == 0:
-        return axis, _tensor.Tensor._wrap(backend.zeros((), "int64", x.device))
-    return axis, _tensor.Tensor._wrap(_argsort(data, axis, descending).astype("int64", copy=False))
+        return axis, _tensor.Tensor.from_array(backend.zeros((), "int64", x.device))
+    return axis, _tensor.Tensor.from_array(_argsort(data, axis, descending).astype("int64", copy=False))
 
 
 def sort(x, dim=-1, descending=False, *, stable=True):
