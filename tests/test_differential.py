@@ -461,6 +461,153 @@ def layer_norm_cases(draw):
                 eps=draw(st.sampled_from((1e-5, 0.1))))
 
 
+# --------------------------------------------------------------------------- shape and indexing ops (issue 15)
+
+
+@st.composite
+def split_cases(draw, chunks=False):
+    """A leaf of 1+ dims, a dim, and a split size, a list of sizes summing to the dim's size (zeros
+    too) or a chunk count; sometimes a size that does not fit (both libraries refuse)."""
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=MAX_SIDE))
+    dim = draw(axes_of(len(shape)))
+    n = shape[dim]
+    if chunks:
+        how = draw(st.integers(0, 4))
+    elif draw(st.booleans()):
+        how = draw(st.integers(0, 4))
+    else:
+        cuts = sorted(draw(st.lists(st.integers(0, n), max_size=3)))
+        how = [b - a for a, b in zip([0] + cuts, cuts + [n])]
+        if draw(st.integers(0, 9)) == 0:
+            how[-1] += 1
+    return case(draw(leaves(shape)), how, dim)
+
+
+def pieces(fn):
+    """A call returning a tuple of pieces, as one tensor: every other piece (the rest get no
+    gradient), the i-th scaled by i + 1 (a piece misplaced shows), joined along ``dim``."""
+
+    def call(x, how, dim):
+        kept = fn(x, how, dim)[::2]
+        joined = [p * float(i + 1) for i, p in enumerate(kept)]
+        return torch.cat(joined, dim) if isinstance(x, torch.Tensor) else ops.concatenate(joined, dim)
+
+    return call
+
+
+@st.composite
+def repeat_cases(draw):
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=MAX_SIDE))
+    sizes = draw(st.lists(st.integers(0, 3), min_size=max(len(shape) - draw(st.integers(0, 1)), 0),
+                          max_size=len(shape) + 2))
+    if sizes and math.prod(shape) and draw(st.integers(0, 9)) == 0:
+        sizes[0] = -1   # (PyTorch takes −1 for an empty tensor, whose result is empty: cugrad refuses it)
+    return case(draw(leaves(shape)), tuple(sizes))
+
+
+@st.composite
+def pad_cases(draw, mode):
+    """A leaf and PyTorch's flat pad widths: for "constant" any dims, negative widths too, and a
+    value; for the other modes the dims PyTorch takes (one or two more than the padded ones)."""
+    if mode == "constant":
+        shape = draw(shapes)
+        pairs = draw(st.integers(0, len(shape)))
+        pad = draw(st.lists(st.integers(-2, 3), min_size=2 * pairs, max_size=2 * pairs))
+        return case(draw(leaves(shape)), tuple(pad), mode, draw(st.sampled_from((0.0, -1.5, 1e4))))
+    pairs = draw(st.integers(1, 3 if mode != "circular" else 2))
+    shape = draw(hnp.array_shapes(min_dims=pairs + 1, max_dims=pairs + 2, min_side=1, max_side=4))
+    pad = draw(st.lists(st.integers(0, 4), min_size=2 * pairs, max_size=2 * pairs))
+    return case(draw(leaves(shape)), tuple(pad), mode)
+
+
+@st.composite
+def triangle_cases(draw):
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=4, min_side=0, max_side=MAX_SIDE))
+    return case(draw(leaves(shape)), draw(st.integers(-4, 4)))
+
+
+@st.composite
+def diagonal_cases(draw):
+    shape = draw(hnp.array_shapes(min_dims=2, max_dims=4, min_side=0, max_side=MAX_SIDE))
+    return case(draw(leaves(shape)), draw(st.integers(-4, 4)), draw(axes_of(len(shape))), draw(axes_of(len(shape))))
+
+
+@st.composite
+def gather_index(draw, shape, dim, min_side=0):
+    """An int64 index no larger than ``shape`` (at most 4 along ``dim``), repeats included, values in
+    [0, size) — and now and then one out of range (both libraries refuse)."""
+    index_shape = tuple(draw(st.integers(min_side, 4 if d == dim else n)) for d, n in enumerate(shape))
+    n = shape[dim]
+    index = draw(hnp.arrays(np.int64, index_shape, elements=st.integers(0, n - 1)))
+    if index.size and draw(st.integers(0, 9)) == 0:
+        index.flat[0] = draw(st.sampled_from((-1, n)))
+    return Const(index, raw=draw(st.booleans()))
+
+
+@st.composite
+def gather_cases(draw):
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=MAX_SIDE))
+    dim = draw(axes_of(len(shape)))
+    return case(draw(leaves(shape)), dim, draw(gather_index(shape, dim)))
+
+
+@st.composite
+def scatter_add_cases(draw):
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=MAX_SIDE))
+    dim = draw(axes_of(len(shape)))
+    # (PyTorch's backward fails for an empty index, and for a src larger than the index:
+    # tests/test_ops_indexing.py covers both)
+    index = draw(gather_index(shape, dim, min_side=1))
+    return case(draw(leaves(shape)), dim, index, draw(leaves(index.value.shape)))
+
+
+@st.composite
+def one_hot_cases(draw):
+    index = draw(hnp.arrays(np.int64, draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=4)),
+                            elements=st.integers(-1, 4)))
+    return case(Const(index), draw(st.sampled_from((-1, 0, 3, 5))))
+
+
+@st.composite
+def sort_cases(draw, distinct=False):
+    """A leaf, a dim, and a direction; ties (``ints``) unless ``distinct`` (topk: PyTorch's order of
+    equal elements there is its kernel's, not a rule)."""
+    shape = draw(shapes)
+    if distinct:
+        values = draw(hnp.arrays(np.float64, shape, elements=st.floats(-10, 10, allow_subnormal=False), unique=True))
+        x = Leaf(values, draw(st.sampled_from(LAYOUTS)))
+    else:
+        x = draw(leaves(shape))
+    return case(x, draw(axes_of(len(shape))), draw(st.booleans()))
+
+
+def t_sort(x, dim, descending):
+    values, indices = torch.sort(x, dim=dim, descending=descending, stable=True)
+    return values + indices.double()
+
+
+def c_sort(x, dim, descending):
+    values, indices = ops.sort(x, dim, descending)
+    return values + indices.astype("float64")
+
+
+def topk_of(library):
+    """topk's values plus its indices, for the k drawn from the leaf's size (and k = size + 1)."""
+
+    def call(x, dim, largest):
+        n = x.shape[dim] if x.ndim else 1
+        for k in sorted({0, n // 2, n, n + 1}):
+            values, indices = library.topk(x, k, dim, largest)
+            yield values + (indices.double() if library is torch else indices.astype("float64"))
+
+    def joined(x, dim, largest):
+        outs = [o.reshape(-1) for o in call(x, dim, largest)]
+        return torch.cat(outs) if library is torch else ops.concatenate(outs)
+
+    return joined
+
+
+
 # --------------------------------------------------------------------------- PyTorch references
 
 
@@ -861,6 +1008,30 @@ OPS = [
        spread_has_second_order),
     Op("Tensor.clip", lambda x, lo, hi: x.clip(lo, hi), torch.clamp, clip_cases()),
     Op("np.sum of a tensor", lambda x, **kw: np.sum(x, **kw), t_reduce(torch.sum), reduction()),
+]
+
+
+# shape and indexing ops (issue 15)
+OPS += [
+    Op("split", pieces(ops.split), pieces(torch.split), split_cases()),
+    Op("chunk", pieces(ops.chunk), pieces(torch.chunk), split_cases(chunks=True)),
+    Op("Tensor.repeat", lambda x, sizes: x.repeat(*sizes), lambda x, sizes: x.repeat(*sizes), repeat_cases()),
+    Op("tile", ops.tile, torch.tile, repeat_cases()),
+    Op("pad constant", lambda x, pad, mode, value: F.pad(x, pad, mode, value),
+       lambda x, pad, mode, value: TF.pad(x, pad, mode, value), pad_cases("constant")),
+    Op("pad reflect", F.pad, TF.pad, pad_cases("reflect")),
+    Op("pad replicate", F.pad, TF.pad, pad_cases("replicate")),
+    Op("pad circular", F.pad, TF.pad, pad_cases("circular")),
+    Op("tril", ops.tril, torch.tril, triangle_cases()),
+    Op("triu", ops.triu, torch.triu, triangle_cases()),
+    Op("diagonal", ops.diagonal, torch.diagonal, diagonal_cases()),
+    Op("gather", ops.gather, torch.gather, gather_cases()),
+    Op("scatter_add", ops.scatter_add, torch.scatter_add, scatter_add_cases()),
+    Op("one_hot", lambda i, n: F.one_hot(i, n).astype("float64"), lambda i, n: TF.one_hot(i, n).double(),
+       one_hot_cases()),
+    Op("sort", c_sort, t_sort, sort_cases()),
+    Op("topk", topk_of(ops), topk_of(torch), sort_cases(distinct=True)),
+    Op("Tensor.clamp", lambda x, lo, hi: x.clamp(min=lo, max=hi), torch.clamp, clip_cases()),
 ]
 
 

@@ -26,6 +26,25 @@ OPS = {
     "sin": lambda t: t.sin(), "cosh": lambda t: t.cosh(), "tan": lambda t: t.tan(),
     "log2": lambda t: t.abs().log2(), "rsqrt": lambda t: t.abs().rsqrt(), "exp2": lambda t: t.exp2(),
 }
+# shape and indexing ops (issue 15); pieces and (values, indices) pairs are joined into one output
+INDEX = np.array([[2, 0, 2, 1], [1, 1, 0, 0]])
+OPS.update({
+    "split": lambda t: cugrad.concatenate(t.split([1, 3], 1)[::-1], axis=1),
+    "chunk": lambda t: t.chunk(2, 0)[1] * 2.0,
+    "repeat": lambda t: t.repeat(2, 1, 3),
+    "tile": lambda t: cugrad.tile(t, (2,)),
+    "pad constant": lambda t: cugrad.nn.functional.pad(t, (1, 2, -1, 1), value=0.5),
+    "pad reflect": lambda t: cugrad.nn.functional.pad(t, (2, 3), mode="reflect"),
+    "pad replicate": lambda t: cugrad.nn.functional.pad(t, (2, 1, 1, 0), mode="replicate"),
+    "pad circular": lambda t: cugrad.nn.functional.pad(t, (3, 1), mode="circular"),
+    "tril": lambda t: t.tril(1), "triu": lambda t: t.triu(-1),
+    "diagonal": lambda t: t.diagonal(1),
+    "gather": lambda t: t.gather(0, cugrad.tensor(INDEX, device=t.device)),
+    "scatter_add": lambda t: t.scatter_add(1, cugrad.tensor(INDEX, device=t.device), t.flip(0) * 3.0),
+    "sort": lambda t: t.sort(1, descending=True)[0],
+    "topk": lambda t: t.topk(2, 0, largest=False)[0],
+    "clamp": lambda t: t.clamp(min=-1.0, max=1.2),
+})
 
 
 def _value_and_grad(fn, device):
@@ -44,6 +63,17 @@ def test_new_ops_on_the_gpu_match_the_cpu(name):
     assert out.device == grad.device == cugrad.device("cuda")
     np.testing.assert_allclose(out.numpy(), expected_out.numpy(), rtol=1e-12)
     np.testing.assert_allclose(grad.numpy(), expected_grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", ["sort", "topk", "one_hot"])
+def test_new_index_outputs_on_the_gpu_match_the_cpu(name):
+    """The integer outputs: sort's and topk's indices (ties kept in order), one_hot."""
+    fn = {"sort": lambda t: t.round().sort(0)[1], "topk": lambda t: t.round().topk(3, 1)[1],
+          "one_hot": lambda t: cugrad.nn.functional.one_hot(cugrad.tensor(INDEX, device=t.device), 4)}[name]
+    out = fn(cugrad.tensor(X, device="cuda"))
+    assert out.device == cugrad.device("cuda") and out.dtype == np.int64
+    np.testing.assert_array_equal(out.numpy(), fn(cugrad.tensor(X)).numpy())
 
 
 @pytest.mark.gpu

@@ -74,6 +74,7 @@ from .ops import (
     var,
     where,
 )
+from .ops import chunk, clamp, diagonal, gather, scatter_add, sort, split, tile, topk, tril, triu
 from .random import get_rng_state, manual_seed, set_rng_state
 from .tensor import Tensor, tensor
 
@@ -94,6 +95,7 @@ __all__ = [
     "ceil", "cos", "cosh", "exp2", "floor", "isfinite", "isinf", "isnan", "log10", "log2", "round", "rsqrt", "sign", "sin", "sinh", "tan", "trunc",
     "all", "any", "argmin", "cumsum", "logsumexp", "prod",
     "flatten", "flip", "squeeze", "unflatten", "unsqueeze", "masked_fill",
+    "chunk", "clamp", "diagonal", "gather", "scatter_add", "sort", "split", "tile", "topk", "tril", "triu",
     # devices, precision, data, checkpoints
     "device", "autocast", "get_matmul_precision", "set_matmul_precision", "DataError", "DataLoader",
     "CheckpointError", "load", "save",

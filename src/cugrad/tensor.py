@@ -569,3 +569,8 @@ def _op_method(name):
 for _name in (*ops.ACTIVATION_OPS, "exp2", "log2", "log10", "rsqrt", "sin", "cos", "tan", "sinh", "cosh",
               "sign", "floor", "ceil", "round", "trunc", "isnan", "isinf", "isfinite"):
     setattr(Tensor, _name, _op_method(_name))
+
+# the shape and indexing ops PyTorch's Tensor has as methods (x.split(2), x.gather(1, i), x.sort(), ...)
+for _name in ("split", "chunk", "repeat", "tile", "tril", "triu", "diagonal", "gather", "scatter_add", "sort", "topk",
+              "clamp"):
+    setattr(Tensor, _name, _op_method(_name))

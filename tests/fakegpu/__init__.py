@@ -137,7 +137,7 @@ def install():
         "ndarray", "ufunc", "asarray", "array", "ascontiguousarray", "asnumpy", "zeros", "ones", "empty", "full",
         "zeros_like", "ones_like", "empty_like", "full_like", "arange", "eye", "linspace", "where", "nonzero",
         "clip", "stack", "concatenate", "broadcast_to", "expand_dims", "squeeze", "reshape", "transpose",
-        "swapaxes", "ravel", "copyto", "may_share_memory", "shares_memory", "result_type", "cumsum", "cumprod", "flip", "around",
+        "swapaxes", "ravel", "copyto", "may_share_memory", "shares_memory", "result_type", "cumsum", "cumprod", "flip", "argsort", "tril", "triu", "around",
         "isscalar", "shape", "ndim", "size", "allclose", "array_equal", "einsum", "outer")}
     names.update(array._UFUNCS)
     names.update(array.REDUCTIONS)

@@ -579,6 +579,7 @@ ndarray.cumprod = lambda self, axis=None, dtype=None: _kernel(np.cumprod, [self]
 ndarray.round = lambda self, decimals=0: _kernel(np.round, [self], (decimals,))
 ndarray.conj = lambda self: _kernel(np.conj, [self])
 ndarray.nonzero = lambda self: nonzero(self)
+ndarray.argsort = lambda self, axis=-1, kind=None: argsort(self, axis, kind)
 
 
 # --------------------------------------------------------------------------- module functions
@@ -845,6 +846,26 @@ def flip(a, axis=None):
     return a[tuple(slice(None, None, -1) if ax in axes else slice(None) for ax in range(a.ndim))]
 
 
+def argsort(a, axis=-1, kind=None):
+    """cupy.argsort (_sorting/sort.py → core.pyx ndarray.argsort): always stable, NaN last (cuda/
+    cupy_thrust.cu); ``kind`` other than None or 'stable' refused (core.pyx _check_kind_sort)."""
+    if not isinstance(a, ndarray):
+        raise _unsupported(a)
+    if kind is not None and kind != "stable":
+        raise ValueError("kind can only be None or 'stable'")
+    return _kernel(lambda x: np.argsort(x, axis=axis, kind="stable"), [a])
+
+
+def tril(m, k=0):
+    """cupy.tril (_creation/matrix.py): ``where`` of a triangle mask over the last two dims."""
+    return _kernel(lambda x: np.tril(x, k), [asarray(m)])
+
+
+def triu(m, k=0):
+    """cupy.triu (_creation/matrix.py), as tril."""
+    return _kernel(lambda x: np.triu(x, k), [asarray(m)])
+
+
 def around(a, decimals=0):
     return a.round(decimals)
 
@@ -886,7 +907,7 @@ def outer(a, b):
 _MODULE_FUNCTIONS = {f.__name__: f for f in (
     asarray, ascontiguousarray, zeros_like, ones_like, empty_like, full_like, where, nonzero, clip, stack,
     concatenate, broadcast_to, expand_dims, squeeze, reshape, transpose, swapaxes, ravel, copyto, may_share_memory,
-    shares_memory, result_type, cumsum, cumprod, flip, around, shape, ndim, size, allclose, array_equal, einsum, outer)}
+    shares_memory, result_type, cumsum, cumprod, flip, argsort, tril, triu, around, shape, ndim, size, allclose, array_equal, einsum, outer)}
 _MODULE_FUNCTIONS.update(REDUCTIONS, round=around)
 
 

@@ -12,6 +12,13 @@ from .shape import (
     astype, broadcast_to, concatenate, flatten, flip, getitem, raw_index, reshape, squeeze, stack, swapaxes,
     to_device, transpose, unflatten, unsqueeze,
 )
+# shape and indexing ops a PyTorch user expects (issue 15)
+from .elementwise import clamp
+from .indexing import gather, one_hot, scatter_add
+from .matrix import diagonal, tril, triu
+from .padding import pad
+from .shape import chunk, repeat, split, tile
+from .sorting import sort, topk
 
 __all__ = [
     "abs", "add", "argmax", "astype", "broadcast_to", "clip", "concatenate", "cross_entropy", "div", "exp",
@@ -23,5 +30,8 @@ __all__ = [
     "sign", "floor", "ceil", "round", "trunc", "isnan", "isinf", "isfinite",
     "all", "any", "argmin", "cumsum", "logsumexp", "prod",
     "flatten", "flip", "squeeze", "unflatten", "unsqueeze", "masked_fill",
+] + [
+    "chunk", "clamp", "diagonal", "gather", "one_hot", "pad", "repeat", "scatter_add", "sort", "split", "tile",
+    "topk", "tril", "triu",
 ] + list(ACTIVATION_OPS)
 globals().update(ACTIVATION_OPS)  # relu, sigmoid, silu, ...: one per row of kernels.ACTIVATION_TABLE

@@ -1,4 +1,4 @@
-"""Unary and selection ops: exp, exp2, log, log2, log10, sqrt, rsqrt, abs, clip, maximum, minimum,
+"""Unary and selection ops: exp, exp2, log, log2, log10, sqrt, rsqrt, abs, clip (clamp), maximum, minimum,
 where."""
 from __future__ import annotations
 
@@ -251,8 +251,11 @@ def abs(x):  # noqa: A001 - NumPy's name
 def clip(x, min=None, max=None):  # noqa: A002 - NumPy's names
     """Values below ``min`` raised to it, then values above ``max`` lowered to it (PyTorch's clamp)."""
     if min is None and max is None:
-        raise ValueError("clip: needs min or max (or both); got neither")
+        raise ValueError("clip: needs min or max (or both); got neither (clamp is clip's PyTorch name)")
     return Clip.apply(x, min, max)
+
+
+clamp = clip  # PyTorch's name for it
 
 
 def maximum(a, b):

@@ -1,6 +1,7 @@
 """Ops that move elements without arithmetic: reshape, transpose, broadcast_to, concatenate,
-stack, indexing, and dtype/device copies; squeeze, unsqueeze, flatten, unflatten and flip are
-views built on reshape and indexing (their gradients are those ops')."""
+stack, split, indexing, and dtype/device copies; squeeze, unsqueeze, flatten, unflatten and flip are
+views built on reshape and indexing, chunk on split, repeat and tile on reshape and broadcast_to
+(their gradients are those ops')."""
 from __future__ import annotations
 
 import numpy as np
@@ -110,6 +111,25 @@ class Stack(Function):
     def backward(ctx, g):
         lead = (slice(None),) * ctx.axis
         return (None, *(g[lead + (i,)] for i in range(ctx.count)))
+
+
+class Split(Function):
+    """(y₁, y₂, …) = consecutive slices of x along ``axis`` of lengths ``sizes``;  dL/dx = [g₁, g₂, …]
+    joined along the axis (a piece no gradient reached contributes zeros)."""
+
+    @staticmethod
+    def forward(ctx, x, axis, sizes):
+        ctx.axis = axis
+        lead = (slice(None),) * axis
+        pieces, start = [], 0
+        for size in sizes:
+            pieces.append(x[lead + (slice(start, start + size),)])
+            start += size
+        return tuple(pieces)
+
+    @staticmethod
+    def backward(ctx, *gs):
+        return Concatenate.apply(ctx.axis, *gs), None, None
 
 
 class GetItem(Function):
@@ -279,6 +299,86 @@ def concatenate(tensors, axis=0, *, dim=None):
 def stack(tensors, axis=0, *, dim=None):
     """``tensors`` (all of one shape) stacked along a new ``axis`` (or ``dim``)."""
     return Stack.apply(pick("stack", "axis", axis, 0, "dim", dim), *tensors)
+
+
+def split(x, split_size_or_sections, dim=0):
+    """x cut along ``dim`` into pieces of ``split_size_or_sections`` elements (the last one smaller
+    when it does not divide) or of the listed sizes (summing to the dim's size): torch.split. A
+    tuple of views; the gradient flows to every piece."""
+    axis = _split_axis("split", x, dim)
+    n = x.shape[axis]
+    if isinstance(split_size_or_sections, (tuple, list)):
+        sizes = _counts("split", split_size_or_sections)
+        if not sizes or sum(sizes) != n:
+            raise ValueError(f"split: sizes {sizes} do not sum to the size {n} of dim {dim} of shape {tuple(x.shape)}")
+    else:
+        (size,) = _counts("split", (split_size_or_sections,))
+        if size == 0 and n:
+            raise ValueError(f"split: split size 0 cannot cut dim {dim} of size {n}")
+        sizes = (size,) * (n // size) + ((n % size,) if n % size else ()) if n else (0,)
+    return Split.apply(x, axis, sizes)
+
+
+def chunk(x, chunks, dim=0):
+    """x cut along ``dim`` into ``chunks`` pieces of ⌈size / chunks⌉ elements (the last smaller, and
+    fewer pieces when they run out first): torch.chunk. A tuple of views."""
+    axis = _split_axis("chunk", x, dim)
+    (chunks,) = _counts("chunk", (chunks,))
+    if chunks == 0:
+        raise ValueError("chunk: chunks must be at least 1, got 0")
+    n = x.shape[axis]
+    if n == 0:
+        return Split.apply(x, axis, (0,) * chunks)
+    return split(x, -(-n // chunks), axis)
+
+
+def repeat(x, *sizes):
+    """x tiled ``sizes[i]`` times along dim i, after leading size-1 dims bring it to len(sizes) dims
+    (at least x.ndim of them): torch.Tensor.repeat (NumPy's tile). Gradient: the copies summed."""
+    if not sizes:
+        raise TypeError("repeat: missing the sizes (x.repeat(2, 3) or x.repeat((2, 3)))")
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = tuple(sizes[0])
+    sizes = _counts("repeat", sizes)
+    if len(sizes) < x.ndim:
+        raise ValueError(f"repeat: {len(sizes)} sizes {sizes} for a tensor of shape {tuple(x.shape)}; give one a dim "
+                         "at least (tile repeats the last dims)")
+    return _tile(x, sizes)
+
+
+def tile(x, reps):
+    """x repeated ``reps[i]`` times along dim i, ``reps`` first padded with leading 1s to x's number
+    of dims (or x with leading size-1 dims to len(reps)): torch.tile and numpy.tile."""
+    reps = _counts("tile", tuple(reps) if isinstance(reps, (tuple, list)) else (reps,))
+    return _tile(x, (1,) * (x.ndim - len(reps)) + reps)
+
+
+def _tile(x, reps):
+    """x (brought to len(reps) dims) as a (1, n₀, 1, n₁, …) view broadcast to (r₀, n₀, r₁, n₁, …) and
+    merged to (r₀n₀, r₁n₁, …): copy-major order, as tile's."""
+    shape = (1,) * (len(reps) - x.ndim) + tuple(x.shape)
+    spread = BroadcastTo.apply(Reshape.apply(x, tuple(v for n in shape for v in (1, n))),
+                               tuple(v for r, n in zip(reps, shape) for v in (r, n)))
+    return Reshape.apply(spread, tuple(r * n for r, n in zip(reps, shape)))
+
+
+def _split_axis(op, x, dim):
+    if x.ndim == 0:
+        raise ValueError(f"{op}: a 0-d tensor has no dim to cut")
+    return axis_index(op, dim, x.ndim)
+
+
+def _counts(op, values):
+    """``values`` as a tuple of non-negative ints (sizes, repeats): a TypeError for a non-int, a
+    ValueError naming them for a negative one."""
+    values = tuple(values)
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"{op}: sizes must be ints, got {v!r} in {values}")
+    values = tuple(int(v) for v in values)
+    if any(v < 0 for v in values):
+        raise ValueError(f"{op}: sizes must be non-negative, got {values}")
+    return values
 
 
 def getitem(x, index):
