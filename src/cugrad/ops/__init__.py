@@ -9,7 +9,7 @@ from .rounding import ceil, floor, isfinite, isinf, isnan, round, sign, trunc
 from .reduce import all, any, argmax, argmin, cumsum, logsumexp, max, mean, min, prod, std, sum, var
 from .trig import cos, cosh, sin, sinh, tan
 from .elementwise import erf, lerp, logaddexp
-from .einsum import einsum
+from .einstein import einsum
 from .loss import binary_cross_entropy
 from .shape import (
     astype, broadcast_to, concatenate, flatten, flip, getitem, raw_index, reshape, squeeze, stack, swapaxes,
