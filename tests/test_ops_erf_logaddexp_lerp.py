@@ -168,3 +168,26 @@ def test_lerp_float32_stays_float32():
 def test_shape_errors_name_the_op(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# --------------------------------------------------------------------------- masked gradients
+
+@pytest.mark.parametrize("name", ["where", "masked_fill", "clip"])
+def test_masked_gradients_are_selected_not_multiplied(name):
+    """where, masked_fill and clip pass 0 (not g·0, nan for an infinite or nan g) where their mask
+    is off, as PyTorch's: an all-ignored cross-entropy mean sends inf down to its masked rows."""
+    x = np.array([-2.0, -0.5, 0.5, 2.0])
+    mask = np.array([True, False, True, False])
+    calls = {
+        "where": (lambda t: cugrad.where(cugrad.tensor(mask), t, 0.0), lambda t: torch.where(torch.tensor(mask), t, 0.0)),
+        "masked_fill": (lambda t: t.masked_fill(cugrad.tensor(mask), 1.0),
+                        lambda t: t.masked_fill(torch.tensor(mask), 1.0)),
+        "clip": (lambda t: t.clip(-1.0, 1.0), lambda t: t.clamp(-1.0, 1.0)),
+    }
+    ours, theirs = calls[name]
+    g = np.array([np.inf, np.nan, -np.inf, np.nan])
+    t, tt = cugrad.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ours(t).backward(cugrad.tensor(g))
+    theirs(tt).backward(torch.tensor(g))
+    np.testing.assert_array_equal(t.grad.numpy(), tt.grad.numpy())
+    assert (t.grad.numpy() == 0).sum() == 2

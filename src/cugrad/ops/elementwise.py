@@ -129,7 +129,7 @@ class Abs(Function):
 
 class Clip(Function):
     """y = min(max(x, lo), hi) — in that order, as in PyTorch, so lo > hi gives hi everywhere;
-    dL/dx = g where lo <= x <= hi, else 0."""
+    dL/dx = g where lo <= x <= hi, else 0 (selected: 0 even where g is inf or nan)."""
 
     @staticmethod
     def forward(ctx, x, lo, hi):
@@ -149,7 +149,7 @@ class Clip(Function):
     @staticmethod
     def backward(ctx, g):
         (inside,) = ctx.saved
-        return g * inside, None, None
+        return _pick(ctx, inside, g, 0), None, None
 
 
 class _Select(Function):
@@ -271,7 +271,8 @@ class Lerp(Function):
 
 
 class Where(Function):
-    """z = a where cond else b;  dL/da = g where cond, dL/db = g elsewhere."""
+    """z = a where cond else b;  dL/da = g where cond, dL/db = g elsewhere, 0 in the other places
+    (selected: 0 even where g is inf or nan)."""
 
     @staticmethod
     def forward(ctx, cond, a, b):
@@ -293,9 +294,18 @@ class Where(Function):
         (cond,) = ctx.saved
         sa, sb = ctx.shapes
         _, need_a, need_b = ctx.needs_input_grad
-        ga = unbroadcast(g * cond, sa) if need_a else None
-        gb = unbroadcast(g * ~cond, sb) if need_b else None
+        ga = unbroadcast(_pick(ctx, cond, g, 0), sa) if need_a else None
+        gb = unbroadcast(_pick(ctx, cond, 0, g), sb) if need_b else None
         return None, ga, gb
+
+
+def _pick(ctx, cond, a, b):
+    """a where cond, else b: a gradient masked by selection, not by a product with the mask (which
+    is nan where the gradient is ±inf or nan: an all-ignored mean's, say), as PyTorch's where and
+    clamp do. Differentiable under create_graph."""
+    if ctx.create_graph:
+        return Where.apply(cond, a, b)
+    return backend.array_module(cond).where(cond, a, b)
 
 
 def exp(x):

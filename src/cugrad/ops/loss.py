@@ -304,7 +304,7 @@ class BinaryCrossEntropy(Function):
         return gp, gy
 
 
-_BCE_EPS = 1e-12
+_BCE_EPS = float(np.float32(1e-12))   # PyTorch's ε: 1e-12 held in a float
 
 
 def binary_cross_entropy(prediction, target, weight=None, reduction="mean"):
