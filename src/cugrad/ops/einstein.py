@@ -39,7 +39,8 @@ class Einsum(Function):
         ctx.equation = equation
         ctx.save_for_backward(*operands)
         options = {"optimize": True} if xp is np and len(operands) > 1 else {}  # BLAS for contractions
-        return xp.asarray(xp.einsum(equation, *operands, **options))
+        dtype = xp.result_type(*operands)   # (NumPy's einsum of bfloat16 answers in float32)
+        return xp.asarray(xp.einsum(equation, *operands, **options)).astype(dtype, copy=False)
 
     @staticmethod
     def backward(ctx, g):

@@ -222,8 +222,9 @@ class LogAddExp(Function):
         ctx.shapes = (sa, sb)
         a, b = promote(a, b, to_float=True)
         xp = backend.array_module(a, b)
-        ctx.save_for_backward(*(v if backend.is_array(v) else xp.asarray(v, xp.result_type(a, b)) for v in (a, b)))
-        return xp.logaddexp(a, b)
+        z = xp.logaddexp(a, b)
+        ctx.save_for_backward(*(v if backend.is_array(v) else xp.asarray(v, z.dtype) for v in (a, b)))
+        return z
 
     @staticmethod
     def backward(ctx, g):
