@@ -7,7 +7,7 @@ import math
 from .. import backend
 from ..autograd import Function
 from .broadcasting import broadcast_shape, shape_of, unbroadcast
-from .promotion import as_float, promote
+from .promotion import as_float, promote, saved_like
 
 _TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
 
@@ -221,16 +221,15 @@ class LogAddExp(Function):
         broadcast_shape("logaddexp", sa, sb)
         ctx.shapes = (sa, sb)
         a, b = promote(a, b, to_float=True)
-        xp = backend.array_module(a, b)
-        z = xp.logaddexp(a, b)
-        ctx.save_for_backward(*(v if backend.is_array(v) else xp.asarray(v, z.dtype) for v in (a, b)))
+        z = backend.array_module(a, b).logaddexp(a, b)
+        ctx.save_for_backward(*saved_like(z, a, b))
         return z
 
     @staticmethod
     def backward(ctx, g):
+        need_a, need_b = ctx.needs_input_grad
         a, b = ctx.saved
         sa, sb = ctx.shapes
-        need_a, need_b = ctx.needs_input_grad
         ga = unbroadcast(g / (1 + exp(b - a)), sa) if need_a else None
         gb = unbroadcast(g / (1 + exp(a - b)), sb) if need_b else None
         return ga, gb
@@ -253,12 +252,10 @@ class Lerp(Function):
         ctx.shapes = shapes
         start, end, weight = promote(start, end, weight, to_float=True)
         xp = backend.array_module(start, end, weight)
-        arrays = [v for v in (start, end, weight) if backend.is_array(v)]
-        dtype = xp.result_type(*arrays) if arrays else backend.DEFAULT_FLOAT
-        start, end, weight = (v if backend.is_array(v) else xp.asarray(v, dtype) for v in (start, end, weight))
-        ctx.save_for_backward(start, end, weight)
         diff = end - start
-        return xp.asarray(xp.where(xp.abs(weight) < 0.5, start + weight * diff, end - diff * (1 - weight)))
+        z = xp.asarray(xp.where(xp.abs(weight) < 0.5, start + weight * diff, end - diff * (1 - weight)))
+        ctx.save_for_backward(*saved_like(z, start, end, weight))
+        return z
 
     @staticmethod
     def backward(ctx, g):
