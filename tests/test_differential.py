@@ -607,6 +607,127 @@ def topk_of(library):
     return joined
 
 
+# erf, logaddexp, lerp, einsum, binary cross-entropy, label smoothing and ignored labels
+
+@st.composite
+def lerp_cases(draw):
+    """start, end and a weight that is a third leaf (all three broadcast) or a Python float."""
+    shapes = draw(hnp.mutually_broadcastable_shapes(num_shapes=3, min_dims=0, max_dims=3, min_side=0,
+                                                    max_side=MAX_SIDE)).input_shapes
+    start, end = draw(leaves(shapes[0])), draw(leaves(shapes[1]))
+    weight = draw(st.one_of(leaves(shapes[2]), st.sampled_from((0.0, 0.25, 0.5, 1.0, -1.5, 2.0))))
+    return case(start, end, weight)
+
+
+EINSUM_EQUATIONS = ("ij,jk->ik", "ij,jk", "ba", "ij->", "ij->j", "ii->i", "ii", "iij->ji", "i,i->", "i,j->ij",
+                    "bij,bjk->bik", "ij,jk,kl->il", "ij,ij->ij", ",ij->ji", "...ij,...jk", "...i->i", "Ab,bA")
+
+
+@st.composite
+def einsum_cases(draw):
+    """An equation of EINSUM_EQUATIONS and operands whose letters get one drawn size each (0 to 3),
+    '...' a drawn run of leading axes."""
+    equation = draw(st.sampled_from(EINSUM_EQUATIONS))
+    sizes = {letter: draw(st.integers(0, MAX_SIDE)) for letter in sorted(set(equation) - set(".,->"))}
+    batch = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=MAX_SIDE))
+    terms = equation.split("->")[0].split(",")
+    operands = []
+    for i, term in enumerate(terms):
+        lead = batch if term.startswith("...") and i == 0 else ()   # (right-aligned: the first takes them)
+        operands.append(draw(leaves(lead + tuple(sizes[c] for c in term.replace("...", "")))))
+    return case(equation, *operands)
+
+
+# (no weight so small that g·w underflows: 0·inf where p = 0 would be nan here, inf in PyTorch's order)
+BCE_WEIGHTS = {"normal": st.floats(1e-3, 2), "special": st.sampled_from((0.0, 0.5, 1.0, 2.0))}
+
+
+@st.composite
+def bce_cases(draw, with_weight=False):
+    """Probabilities p (with 0, 1 and 1e-8) and targets in [0, 1] of one shape, a reduction, and a
+    constant weight broadcasting to the shape."""
+    shape = draw(shapes)
+    kwargs = {"reduction": draw(REDUCTIONS)}
+    if with_weight:
+        kwargs["weight"] = Const(draw(arrays(shape[draw(st.integers(0, len(shape))):], BCE_WEIGHTS)))
+    return case(draw(leaves(shape, POSITIVE)), draw(leaves(shape, POSITIVE)), **kwargs)
+
+
+@st.composite
+def pos_weight_cases(draw):
+    """Logits and targets of one shape, a constant pos_weight over the last axis, maybe a weight."""
+    shape = draw(shapes)
+    kwargs = {"reduction": draw(REDUCTIONS),
+              "pos_weight": Const(draw(arrays(shape[-1:], {"normal": st.floats(0.1, 4)})))}
+    if draw(st.booleans()):
+        kwargs["weight"] = Const(draw(arrays(shape, POSITIVE)))
+    return case(draw(leaves(shape)), draw(leaves(shape, POSITIVE)), **kwargs)
+
+
+@st.composite
+def label_option_cases(draw, smoothing=True):
+    """Logits (N, C), labels with some rows set to the drawn ignore_index, a label_smoothing."""
+    base = draw(class_cases())
+    logits, target = base.args
+    ignore_index = draw(st.sampled_from((-100, -1, 0)))
+    labels = target.value.copy()
+    if labels.size:
+        labels[draw(hnp.arrays(bool, labels.shape))] = ignore_index
+    kwargs = dict(base.kwargs, ignore_index=ignore_index)
+    if smoothing:
+        kwargs["label_smoothing"] = draw(st.sampled_from((0.0, 0.1, 1.0)))
+    return case(logits, Const(labels, raw=target.raw), **kwargs)
+
+
+@st.composite
+def smoothed_probability_cases(draw):
+    base = draw(class_cases(prob_target=True))
+    return case(*base.args, label_smoothing=draw(st.sampled_from((0.0, 0.2, 1.0))), **base.kwargs)
+
+
+class _BCERule(torch.autograd.Function):
+    """PyTorch's binary cross-entropy with its own first derivatives, (p − y)/max(p(1 − p), ε) and
+    log(1 − p) − log p, written from differentiable primitives: cugrad's rule at every order.
+    PyTorch's second derivative adds ε elsewhere (p + ε, 1 − p + ε): an intended difference."""
+
+    @staticmethod
+    def forward(ctx, p, y):
+        ctx.save_for_backward(p, y)
+        return TF.binary_cross_entropy(p, y, reduction="none")
+
+    @staticmethod
+    def backward(ctx, g):
+        p, y = ctx.saved_tensors
+        eps = float(np.float32(1e-12))
+        return g * (p - y) / torch.clamp(p * (1 - p), min=eps), g * (torch.log(1 - p) - torch.log(p))
+
+
+def logaddexp_terms(c):
+    """The second derivative σ(a − b)σ(b − a) reaches each operand from both gradients, with
+    opposite signs: terms of size ≤ 1 cancel."""
+    return 0.0, 1.0
+
+
+def bce_terms(c):
+    """The second derivatives 1/(p(1 − p)) of the two gradients cancel (at p = ½ exactly)."""
+    p = c.args[0].value
+    return 0.0, 1.0 / max(float((p * (1 - p)).max(initial=0.0)), 1e-12)
+
+
+def bce_logits_terms(c):
+    """PyTorch forms log(1 + e^−|x|) with log, not log1p, and cancels terms of size |x| (times
+    pos_weight): its rounding, not a disagreement."""
+    x = np.abs(c.args[0].value).max(initial=0.0)
+    pos_weight = c.kwargs.get("pos_weight")
+    w = 1.0 + (np.abs(pos_weight.value).max(initial=0.0) if pos_weight is not None else 1.0)
+    return 1.0 + x * w, w
+
+
+def t_bce_rule(p, y, reduction="mean", weight=None):
+    loss = _BCERule.apply(p, y)
+    loss = loss if weight is None else loss * weight
+    return {"none": loss, "sum": loss.sum(), "mean": loss.mean()}[reduction]
+
 
 # --------------------------------------------------------------------------- PyTorch references
 
@@ -990,12 +1111,28 @@ OPS = [
     Op("nll_loss", F.nll_loss, TF.nll_loss, class_cases()),
     Op("mse_loss", F.mse_loss, TF.mse_loss, mse_cases()),
     Op("binary_cross_entropy_with_logits", F.binary_cross_entropy_with_logits,
-       TF.binary_cross_entropy_with_logits, mse_cases()),
+       TF.binary_cross_entropy_with_logits, mse_cases(), bce_logits_terms),
     Op("huber_loss", F.huber_loss, TF.huber_loss, mse_cases(delta=st.sampled_from((0.5, 1.0, 2.0)))),
     Op("smooth_l1_loss", F.smooth_l1_loss, TF.smooth_l1_loss, mse_cases(beta=st.sampled_from((0.0, 0.5, 1.0, 2.0)))),
     Op("hinge_loss", F.hinge_loss, t_hinge, hinge_cases()),
     Op("l2_penalty", F.l2_penalty, lambda ts, weight: sum((t * t).sum() for t in ts) * weight, l2_cases()),
     Op("LayerNorm", c_layer_norm, t_layer_norm, layer_norm_cases(), layer_norm_terms),
+    # erf, logaddexp, lerp, einsum, binary cross-entropy, label smoothing and ignored labels
+    Op("erf", ops.erf, torch.erf, unary()),
+    Op("logaddexp", ops.logaddexp, torch.logaddexp, pairs(), logaddexp_terms),
+    Op("lerp", ops.lerp, torch.lerp, lerp_cases()),
+    Op("einsum", ops.einsum, torch.einsum, einsum_cases()),
+    Op("binary_cross_entropy", F.binary_cross_entropy, TF.binary_cross_entropy, bce_cases(), bce_terms,
+       torch_second_order=t_bce_rule),
+    Op("binary_cross_entropy weight", F.binary_cross_entropy, TF.binary_cross_entropy, bce_cases(with_weight=True),
+       bce_terms, torch_second_order=t_bce_rule),
+    Op("binary_cross_entropy_with_logits pos_weight", F.binary_cross_entropy_with_logits,
+       TF.binary_cross_entropy_with_logits, pos_weight_cases(), bce_logits_terms),
+    Op("cross_entropy ignore_index label_smoothing", F.cross_entropy, TF.cross_entropy, label_option_cases(),
+       cross_entropy_terms),
+    Op("cross_entropy probabilities label_smoothing", F.cross_entropy, TF.cross_entropy,
+       smoothed_probability_cases(), cross_entropy_terms),
+    Op("nll_loss ignore_index", F.nll_loss, TF.nll_loss, label_option_cases(smoothing=False)),
     # Tensor methods (each delegates to an op above; the rows keep the delegation honest)
     Op("Tensor.sum", lambda x, **kw: x.sum(**kw), t_reduce(torch.sum), reduction()),
     Op("Tensor.max", lambda x, **kw: x.max(**kw), t_reduce(torch.amax), reduction()),

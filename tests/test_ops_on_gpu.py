@@ -25,6 +25,21 @@ OPS = {
         t, (t * 0.7).sigmoid(), reduction="none"),
     "sin": lambda t: t.sin(), "cosh": lambda t: t.cosh(), "tan": lambda t: t.tan(),
     "log2": lambda t: t.abs().log2(), "rsqrt": lambda t: t.abs().rsqrt(), "exp2": lambda t: t.exp2(),
+    # erf, logaddexp, lerp, einsum, binary cross-entropy, label smoothing and ignored labels
+    "erf": lambda t: t.erf(),
+    "logaddexp": lambda t: t.logaddexp(t[:1] * 800.0),
+    "lerp": lambda t: t.lerp(t.flip(1), (t * 0.3).sigmoid()),
+    "lerp scalar weight": lambda t: cugrad.lerp(t, -t * 2.0, 0.7),
+    "einsum": lambda t: cugrad.einsum("ij,kj->ik", t, t * 0.5),
+    "einsum diagonal and sum": lambda t: cugrad.einsum("ii,ij->j", t[:, :3], t),
+    "binary_cross_entropy": lambda t: cugrad.nn.functional.binary_cross_entropy(
+        t.sigmoid(), (t * 0.7).sigmoid(), reduction="none", weight=cugrad.tensor(np.arange(4.0), device=t.device)),
+    "binary_cross_entropy_with_logits pos_weight": lambda t: cugrad.nn.functional.binary_cross_entropy_with_logits(
+        t * 300.0, (t * 0.7).sigmoid(), reduction="none", pos_weight=cugrad.tensor([0.5, 1.0, 2.0, 3.0], device=t.device)),
+    "cross_entropy ignore_index label_smoothing": lambda t: cugrad.nn.functional.cross_entropy(
+        t, cugrad.tensor(np.array([3, -1, 1]), device=t.device), ignore_index=-1, label_smoothing=0.2),
+    "nll_loss ignore_index": lambda t: cugrad.nn.functional.nll_loss(
+        t, cugrad.tensor(np.array([-1, -1, 2]), device=t.device), ignore_index=-1, reduction="sum"),
 }
 # shape and indexing ops (issue 15); pieces and (values, indices) pairs are joined into one output
 INDEX = np.array([[2, 0, 2, 1], [1, 1, 0, 0]])
@@ -83,3 +98,19 @@ def test_new_non_differentiable_ops_on_the_gpu_match_the_cpu(name):
           "argmin": lambda t: t.argmin(dim=1, keepdim=True), "isfinite": lambda t: t.isfinite(),
           "sign": lambda t: t.sign()}[name]
     np.testing.assert_array_equal(fn(cugrad.tensor(X, device="cuda")).numpy(), fn(cugrad.tensor(X)).numpy())
+
+
+@pytest.mark.gpu
+def test_new_factories_on_the_gpu_match_the_cpu():
+    """eye, linspace and empty on the GPU hold the CPU's values; randint draws from the one seeded
+    CPU stream, so a seed gives the same integers on either device."""
+    for make in (lambda d: cugrad.eye(3, 4, device=d), lambda d: cugrad.linspace(-1, 2, 7, dtype="float64", device=d),
+                 lambda d: cugrad.empty(2, 3, device=d)):
+        on_gpu = make("cuda")
+        assert on_gpu.device == cugrad.device("cuda")
+        np.testing.assert_array_equal(on_gpu.numpy(), make("cpu").numpy())
+    cugrad.manual_seed(5)
+    on_gpu = cugrad.randint(0, 10, (50,), device="cuda")
+    cugrad.manual_seed(5)
+    assert on_gpu.device == cugrad.device("cuda") and on_gpu.dtype == np.int64
+    np.testing.assert_array_equal(on_gpu.numpy(), cugrad.randint(0, 10, (50,)).numpy())

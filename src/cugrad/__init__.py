@@ -17,6 +17,7 @@ from .creation import (
     zeros,
     zeros_like,
 )
+from .creation import empty, eye, linspace, randint
 from .data import DataError, DataLoader
 from .dlpack import from_dlpack
 from .gradcheck import GradcheckError, gradcheck
@@ -75,6 +76,7 @@ from .ops import (
     where,
 )
 from .ops import chunk, clamp, diagonal, gather, scatter_add, sort, split, tile, topk, tril, triu
+from .ops import einsum, erf, lerp, logaddexp
 from .random import get_rng_state, manual_seed, set_rng_state
 from .tensor import Tensor, tensor
 
@@ -96,6 +98,7 @@ __all__ = [
     "all", "any", "argmin", "cumsum", "logsumexp", "prod",
     "flatten", "flip", "squeeze", "unflatten", "unsqueeze", "masked_fill",
     "chunk", "clamp", "diagonal", "gather", "scatter_add", "sort", "split", "tile", "topk", "tril", "triu",
+    "erf", "logaddexp", "lerp", "einsum", "empty", "eye", "linspace", "randint",
     # devices, precision, data, checkpoints
     "device", "autocast", "get_matmul_precision", "set_matmul_precision", "DataError", "DataLoader",
     "CheckpointError", "load", "save",

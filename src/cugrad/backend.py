@@ -5,6 +5,7 @@ everything runs on the CPU through NumPy.
 """
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -219,6 +220,23 @@ def synchronize(device=None) -> None:
         with cp.cuda.Device(dev.index):
             cp.cuda.Stream.null.synchronize()
             cp.cuda.get_current_stream().synchronize()
+
+
+# --------------------------------------------------------------------------- special functions
+
+_host_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def erf(x):
+    """erf(x) = 2/√π ∫₀ˣ e^(−t²) dt elementwise, in ``x``'s float dtype (an array, even 0-d). NumPy
+    has no erf: the CPU takes math.erf per element (double precision); CuPy has it as the ufunc
+    ``cupyx.scipy.special.erf`` (CuPy 14.2 cupyx/scipy/special/_erf.py: float16 in, float64 out)."""
+    xp = array_module(x)
+    if xp is np:
+        return np.asarray(_host_erf(x), dtype=x.dtype)
+    from cupyx.scipy import special   # optional dependency: only where cupy is
+
+    return special.erf(x).astype(x.dtype, copy=False)
 
 
 # --------------------------------------------------------------------------- dtypes

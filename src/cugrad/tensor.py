@@ -574,3 +574,7 @@ for _name in (*ops.ACTIVATION_OPS, "exp2", "log2", "log10", "rsqrt", "sin", "cos
 for _name in ("split", "chunk", "repeat", "tile", "tril", "triu", "diagonal", "gather", "scatter_add", "sort", "topk",
               "clamp"):
     setattr(Tensor, _name, _op_method(_name))
+
+# x.erf(), x.logaddexp(other), x.lerp(end, weight): PyTorch's Tensor methods of these ops
+for _name in ("erf", "logaddexp", "lerp"):
+    setattr(Tensor, _name, _op_method(_name))

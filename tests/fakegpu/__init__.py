@@ -104,7 +104,7 @@ def install():
 
     import numpy as np
 
-    from . import array, dlpack, kernels, linalg, memory, runtime
+    from . import array, dlpack, kernels, linalg, memory, runtime, special
 
     kernels.nvrtc = real_nvrtc
     rt = _module("cupy.cuda.runtime", **{n: getattr(runtime, n) for n in (
@@ -157,9 +157,12 @@ def install():
     backends_api = _module("cupy_backends.cuda.api", runtime=backends_rt, driver=backends_drv)
     backends_cuda = _module("cupy_backends.cuda", api=backends_api)
     backends = _module("cupy_backends", cuda=backends_cuda)
-    cupyx = _module("cupyx", scatter_add=_scatter_add)
+    cupyx_special = _module("cupyx.scipy.special", erf=special.erf)
+    cupyx_scipy = _module("cupyx.scipy", special=cupyx_special)
+    cupyx = _module("cupyx", scatter_add=_scatter_add, scipy=cupyx_scipy)
 
-    for mod in (cupy, cupy.random, cuda, rt, mem, graph, stream, device, core, routines_linalg, cuda.compiler, cupyx, backends,
+    for mod in (cupy, cupy.random, cuda, rt, mem, graph, stream, device, core, routines_linalg, cuda.compiler, cupyx, cupyx_scipy,
+                cupyx_special, backends,
                 backends_cuda, backends_api, backends_rt, backends_drv):
         sys.modules[mod.__name__] = mod
     sys.modules["cupy.cuda.nvrtc"] = real_nvrtc

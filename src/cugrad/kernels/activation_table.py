@@ -28,13 +28,13 @@ from typing import Callable
 
 import numpy as np
 
+from ..backend import erf
 from .loader import kernel_dir
 
 SELU_SCALE = 1.0507009873554804934193349852946
 SELU_ALPHA = 1.6732632423543772848170429916717
 _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
-_erf = np.frompyfunc(math.erf, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def _exp_neg(z):
 
 
 def _gelu_cdf(x):
-    return 0.5 * (1 + np.asarray(_erf(x * _SQRT_HALF), dtype=x.dtype))
+    return 0.5 * (1 + erf(x * _SQRT_HALF))
 
 
 def _neg(s, m):

@@ -4,7 +4,8 @@ from __future__ import annotations
 from . import functional as F
 from .module import Module
 
-__all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "HuberLoss", "SmoothL1Loss", "HingeLoss", "BCEWithLogitsLoss"]
+__all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "HuberLoss", "SmoothL1Loss", "HingeLoss", "BCEWithLogitsLoss",
+           "BCELoss"]
 
 
 class _Loss(Module):
@@ -18,18 +19,32 @@ class _Loss(Module):
         return f"reduction={self.reduction!r}"
 
 
-class CrossEntropyLoss(_Loss):
+class _LabelLoss(_Loss):
+    """A loss of class labels with PyTorch's ``ignore_index`` (None: no label is ignored) and
+    ``label_smoothing``."""
+
+    def __init__(self, reduction: str = "mean", ignore_index=None, label_smoothing: float = 0.0):
+        super().__init__(reduction)
+        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
+
+    def extra_repr(self):
+        return f"{super().extra_repr()}, ignore_index={self.ignore_index}, label_smoothing={self.label_smoothing}"
+
+
+class CrossEntropyLoss(_LabelLoss):
     """Softmax cross-entropy of logits (N, C) against labels (N,) or probabilities (N, C)."""
 
     def forward(self, logits, target):
-        return F.cross_entropy(logits, target, reduction=self.reduction)
+        return F.cross_entropy(logits, target, reduction=self.reduction, ignore_index=self.ignore_index,
+                               label_smoothing=self.label_smoothing)
 
 
-class NLLLoss(_Loss):
+class NLLLoss(_LabelLoss):
     """Negative log-likelihood −x_{i,tᵢ} of log-probabilities (N, C) at labels (N,)."""
 
     def forward(self, log_probs, target):
-        return F.nll_loss(log_probs, target, reduction=self.reduction)
+        return F.nll_loss(log_probs, target, reduction=self.reduction, ignore_index=self.ignore_index,
+                          label_smoothing=self.label_smoothing)
 
 
 class MSELoss(_Loss):
@@ -71,7 +86,26 @@ class HingeLoss(_Loss):
 
 
 class BCEWithLogitsLoss(_Loss):
-    """Binary cross-entropy of logits x against targets y: softplus(x) − x·y, overflow-free."""
+    """Binary cross-entropy of logits x against targets y: softplus(x) − x·y, overflow-free;
+    ``weight`` scales each element, ``pos_weight`` the positive term (tensors broadcasting to x's
+    shape, kept where they were made: give them the inputs' device)."""
+
+    def __init__(self, reduction: str = "mean", weight=None, pos_weight=None):
+        super().__init__(reduction)
+        self.weight, self.pos_weight = weight, pos_weight
 
     def forward(self, logits, target):
-        return F.binary_cross_entropy_with_logits(logits, target, reduction=self.reduction)
+        return F.binary_cross_entropy_with_logits(logits, target, reduction=self.reduction, weight=self.weight,
+                                                  pos_weight=self.pos_weight)
+
+
+class BCELoss(_Loss):
+    """Binary cross-entropy of probabilities p ∈ [0, 1] against targets y, each log clamped at −100;
+    ``weight`` (a tensor broadcasting to p's shape) scales each element."""
+
+    def __init__(self, weight=None, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.weight = weight
+
+    def forward(self, prediction, target):
+        return F.binary_cross_entropy(prediction, target, weight=self.weight, reduction=self.reduction)

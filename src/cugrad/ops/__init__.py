@@ -8,6 +8,9 @@ from .loss import cross_entropy, hinge_loss, l2_penalty, mse_loss
 from .rounding import ceil, floor, isfinite, isinf, isnan, round, sign, trunc
 from .reduce import all, any, argmax, argmin, cumsum, logsumexp, max, mean, min, prod, std, sum, var
 from .trig import cos, cosh, sin, sinh, tan
+from .elementwise import erf, lerp, logaddexp
+from .einstein import einsum
+from .loss import binary_cross_entropy
 from .shape import (
     astype, broadcast_to, concatenate, flatten, flip, getitem, raw_index, reshape, squeeze, stack, swapaxes,
     to_device, transpose, unflatten, unsqueeze,
@@ -33,5 +36,7 @@ __all__ = [
 ] + [
     "chunk", "clamp", "diagonal", "gather", "one_hot", "pad", "repeat", "scatter_add", "sort", "split", "tile",
     "topk", "tril", "triu",
+] + [
+    "erf", "logaddexp", "lerp", "einsum", "binary_cross_entropy",
 ] + list(ACTIVATION_OPS)
 globals().update(ACTIVATION_OPS)  # relu, sigmoid, silu, ...: one per row of kernels.ACTIVATION_TABLE

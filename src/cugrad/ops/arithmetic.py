@@ -1,11 +1,10 @@
 """The arithmetic operators: add, sub, mul, div, neg, pow."""
 from __future__ import annotations
 
-from .. import backend
 from ..autograd import Function
 from .broadcasting import broadcast_shape, shape_of, unbroadcast
 from .elementwise import log, where
-from .promotion import promote
+from .promotion import promote, saved_like
 
 
 class _Binary(Function):
@@ -137,8 +136,7 @@ class Pow(_Binary):
             raise ValueError(f"pow: {exc}") from None
         # a Python-number operand saved as an array of z's dtype: backward's where() would make
         # two Python numbers the default float32 and lose digits of ln(a)
-        xp = backend.array_module(z)
-        ctx.save_for_backward(*(v if backend.is_array(v) else xp.asarray(v, z.dtype) for v in (a, b)))
+        ctx.save_for_backward(*saved_like(z, a, b))
         return z
 
     @staticmethod

@@ -1,5 +1,5 @@
-"""Unary and selection ops: exp, exp2, log, log2, log10, sqrt, rsqrt, abs, clip (clamp), maximum, minimum,
-where."""
+"""Unary ops and the ops that pick or blend between operands: exp, exp2, log, log2, log10, sqrt,
+rsqrt, erf, abs, clip (clamp), maximum, minimum, logaddexp, where, lerp."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,9 @@ import math
 from .. import backend
 from ..autograd import Function
 from .broadcasting import broadcast_shape, shape_of, unbroadcast
-from .promotion import as_float, promote
+from .promotion import as_float, promote, saved_like
+
+_TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
 
 
 class UfuncOp(Function):
@@ -96,6 +98,20 @@ class Rsqrt(Function):
         return -0.5 * g * y * y * y
 
 
+class Erf(UfuncOp):
+    """y = erf x = 2/√π ∫₀ˣ e^(−t²) dt;  dL/dx = g·(2/√π)·e^(−x²) (itself built from exp, so
+    create_graph gives every higher derivative). The forward is backend.erf, the one erf shared
+    with the exact GELU's NumPy twin."""
+
+    @staticmethod
+    def forward(ctx, x):
+        x = as_float(x)
+        ctx.save_for_backward(x)
+        return backend.erf(x)
+
+    grad = staticmethod(lambda g, x: g * (_TWO_OVER_SQRT_PI * exp(-(x * x))))
+
+
 class Abs(Function):
     """y = |x|;  dL/dx = g * sign(x)  (0 at x = 0)."""
 
@@ -113,7 +129,7 @@ class Abs(Function):
 
 class Clip(Function):
     """y = min(max(x, lo), hi) — in that order, as in PyTorch, so lo > hi gives hi everywhere;
-    dL/dx = g where lo <= x <= hi, else 0."""
+    dL/dx = g where lo <= x <= hi, else 0 (selected: 0 even where g is inf or nan)."""
 
     @staticmethod
     def forward(ctx, x, lo, hi):
@@ -133,7 +149,7 @@ class Clip(Function):
     @staticmethod
     def backward(ctx, g):
         (inside,) = ctx.saved
-        return g * inside, None, None
+        return _pick(ctx, inside, g, 0), None, None
 
 
 class _Select(Function):
@@ -188,8 +204,73 @@ class Minimum(_Select):
         return Minimum._select(ctx, a, b, lambda a, b: a < b, backend.array_module(a, b).minimum)
 
 
+class LogAddExp(Function):
+    """z = log(eᵃ + eᵇ) = max(a, b) + log1p(e^−|a − b|) (the array library's logaddexp: no overflow
+    for any finite a, b); broadcasting like the arithmetic operators.
+
+    dL/da = g·eᵃ⁻ᶻ = g·σ(a − b) = g / (1 + e^(b − a)),  dL/db = g / (1 + e^(a − b)): the softmax
+    weights of (a, b), summing to 1. An overflowing e^(b − a) gives the exact 0; two equal infinite
+    operands give nan, as PyTorch's. Built from exp and division, so create_graph works.
+    """
+
+    fp_quiet = True
+
+    @staticmethod
+    def forward(ctx, a, b):
+        sa, sb = shape_of(a), shape_of(b)
+        broadcast_shape("logaddexp", sa, sb)
+        ctx.shapes = (sa, sb)
+        a, b = promote(a, b, to_float=True)
+        z = backend.array_module(a, b).logaddexp(a, b)
+        ctx.save_for_backward(*saved_like(z, a, b))
+        return z
+
+    @staticmethod
+    def backward(ctx, g):
+        need_a, need_b = ctx.needs_input_grad
+        a, b = ctx.saved
+        sa, sb = ctx.shapes
+        ga = unbroadcast(g / (1 + exp(b - a)), sa) if need_a else None
+        gb = unbroadcast(g / (1 + exp(a - b)), sb) if need_b else None
+        return ga, gb
+
+
+class Lerp(Function):
+    """z = start + w·(end − start), evaluated as end − (end − start)·(1 − w) where |w| ≥ ½ (exactly
+    ``end`` at w = 1, rounded as PyTorch's); the three operands broadcast together.
+
+    dL/dstart = g·(1 − w),  dL/dend = g·w,  dL/dw = g·(end − start), each summed back to its
+    operand's shape.
+    """
+
+    fp_quiet = True
+
+    @staticmethod
+    def forward(ctx, start, end, weight):
+        shapes = tuple(shape_of(v) for v in (start, end, weight))
+        broadcast_shape("lerp", *shapes)
+        ctx.shapes = shapes
+        start, end, weight = promote(start, end, weight, to_float=True)
+        xp = backend.array_module(start, end, weight)
+        diff = end - start
+        z = xp.asarray(xp.where(xp.abs(weight) < 0.5, start + weight * diff, end - diff * (1 - weight)))
+        ctx.save_for_backward(*saved_like(z, start, end, weight))
+        return z
+
+    @staticmethod
+    def backward(ctx, g):
+        start, end, weight = ctx.saved
+        s_start, s_end, s_weight = ctx.shapes
+        need_start, need_end, need_weight = ctx.needs_input_grad
+        g_start = unbroadcast(g * (1 - weight), s_start) if need_start else None
+        g_end = unbroadcast(g * weight, s_end) if need_end else None
+        g_weight = unbroadcast(g * (end - start), s_weight) if need_weight else None
+        return g_start, g_end, g_weight
+
+
 class Where(Function):
-    """z = a where cond else b;  dL/da = g where cond, dL/db = g elsewhere."""
+    """z = a where cond else b;  dL/da = g where cond, dL/db = g elsewhere, 0 in the other places
+    (selected: 0 even where g is inf or nan)."""
 
     @staticmethod
     def forward(ctx, cond, a, b):
@@ -211,9 +292,18 @@ class Where(Function):
         (cond,) = ctx.saved
         sa, sb = ctx.shapes
         _, need_a, need_b = ctx.needs_input_grad
-        ga = unbroadcast(g * cond, sa) if need_a else None
-        gb = unbroadcast(g * ~cond, sb) if need_b else None
+        ga = unbroadcast(_pick(ctx, cond, g, 0), sa) if need_a else None
+        gb = unbroadcast(_pick(ctx, cond, 0, g), sb) if need_b else None
         return None, ga, gb
+
+
+def _pick(ctx, cond, a, b):
+    """a where cond, else b: a gradient masked by selection, not by a product with the mask (which
+    is nan where the gradient is ±inf or nan: an all-ignored mean's, say), as PyTorch's where and
+    clamp do. Differentiable under create_graph."""
+    if ctx.create_graph:
+        return Where.apply(cond, a, b)
+    return backend.array_module(cond).where(cond, a, b)
 
 
 def exp(x):
@@ -244,6 +334,10 @@ def rsqrt(x):
     return Rsqrt.apply(x)
 
 
+def erf(x):
+    return Erf.apply(x)
+
+
 def abs(x):  # noqa: A001 - NumPy's name
     return Abs.apply(x)
 
@@ -264,6 +358,16 @@ def maximum(a, b):
 
 def minimum(a, b):
     return Minimum.apply(a, b)
+
+
+def logaddexp(a, b):
+    """log(eᵃ + eᵇ) elementwise, without overflow (a two-operand logsumexp)."""
+    return LogAddExp.apply(a, b)
+
+
+def lerp(start, end, weight):
+    """start + weight·(end − start): ``weight`` a number or a tensor, all three broadcast together."""
+    return Lerp.apply(start, end, weight)
 
 
 def where(cond, a, b):

@@ -1,17 +1,20 @@
-"""Losses: softmax cross-entropy (fused), negative log-likelihood, binary cross-entropy of logits,
-mean squared error, Huber and smooth L1, multiclass hinge, L2 penalty.
+"""Losses: softmax cross-entropy (fused; label smoothing and ignored labels composed), negative
+log-likelihood, binary cross-entropy of probabilities and of logits, mean squared error, Huber and
+smooth L1, multiclass hinge, L2 penalty.
 
 Each takes ``reduction="mean" | "sum" | "none"`` like PyTorch.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .. import backend, kernels, precision
 from .. import tensor as _tensor
 from ..autograd import Function
 from .activation import log_softmax, relu, softmax, softplus
-from .broadcasting import require_tensor
+from .broadcasting import broadcast_shape, require_tensor, shape_of
 from .elementwise import abs as _abs
-from .elementwise import where
+from .elementwise import log, maximum, where
 from .promotion import as_float
 from .reduce import sum as _sum
 from .shape import astype, broadcast_to
@@ -101,15 +104,20 @@ def _data(x):
     return x.data if isinstance(x, _tensor.Tensor) else x
 
 
-def cross_entropy(logits, target, reduction="mean"):
+def cross_entropy(logits, target, reduction="mean", ignore_index=None, label_smoothing=0.0):
     """Softmax cross-entropy of ``logits`` (N, C) against integer labels (N,) or probabilities (N, C).
 
     Labels: Lᵢ = −log softmax(zᵢ)_{tᵢ} by the fused kernel. Probabilities (PyTorch's semantics, right
     for rows that do not sum to 1 too): Lᵢ = −Σⱼ yᵢⱼ · log_softmax(zᵢ)ⱼ, composed from log_softmax,
     so dL/dz = (Σⱼ yᵢⱼ)·softmax(zᵢ) − yᵢ and dL/dy = −log_softmax(z). "mean" divides by N.
     Integer logits are float32; the target is cast to the logits' dtype.
+
+    ``label_smoothing`` ε ∈ [0, 1] and ``ignore_index`` (labels only; None: no label is ignored,
+    where PyTorch's default is −100) are PyTorch's: the terms of nll_loss on log_softmax(z), and
+    probabilities become (1 − ε)·y + ε/C. Either option takes the composed path.
     """
     _check_reduction("cross_entropy", reduction)
+    _check_label_options("cross_entropy", ignore_index, label_smoothing)
     require_tensor("cross_entropy", "logits", logits)
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy: logits must be 2-D (N, C), got shape {logits.shape}")
@@ -123,15 +131,21 @@ def cross_entropy(logits, target, reduction="mean"):
     if target_data.dtype.kind in "iu":
         if tuple(target_data.shape) != (n,):
             raise ValueError(f"cross_entropy: integer target must have shape ({n},) for logits {logits.shape}, got {tuple(target_data.shape)}")
-        if backend.device_of(target_data).type == "cpu" and n and (target_data.min() < 0 or target_data.max() >= c):
-            raise ValueError(f"cross_entropy: labels must lie in [0, {c}), got values in [{target_data.min()}, {target_data.max()}]")
-        return SoftmaxCrossEntropy.apply(logits, target, reduction)
+        _check_label_range("cross_entropy", target_data, c, ignore_index)
+        if ignore_index is None and not label_smoothing:
+            return SoftmaxCrossEntropy.apply(logits, target, reduction)
+        return _label_nll(log_softmax(logits, axis=1), target_data, reduction, ignore_index, label_smoothing)
     if not backend.is_floating(target_data.dtype):
         raise TypeError(f"cross_entropy: target must hold integer labels or float probabilities, got {target_data.dtype}")
     if tuple(target_data.shape) != (n, c):
         raise ValueError(f"cross_entropy: probability target must have the logits' shape {logits.shape}, got {tuple(target_data.shape)}")
+    if ignore_index is not None:
+        raise ValueError(f"cross_entropy: ignore_index applies to integer labels, not to a probability target "
+                         f"({target_data.dtype} of shape {tuple(target_data.shape)})")
     if target_data.dtype != logits.dtype:
         target = astype(target, logits.dtype)
+    if label_smoothing:
+        target = target * (1.0 - label_smoothing) + label_smoothing / c
     rows = -_sum(target * log_softmax(logits, axis=1), axis=1)
     return _reduce("cross_entropy", rows, reduction)
 
@@ -149,21 +163,63 @@ def _class_labels(op, name, x, target):
     return labels
 
 
-def nll_loss(log_probs, target, reduction="mean"):
+def _check_label_options(op, ignore_index, label_smoothing):
+    if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer))):
+        raise TypeError(f"{op}: ignore_index must be an integer or None, got {ignore_index!r}")
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) or not 0 <= label_smoothing <= 1:
+        raise ValueError(f"{op}: label_smoothing must be a number in [0, 1], got {label_smoothing!r}")
+
+
+def _check_label_range(op, labels, c, ignore_index):
+    """A ValueError unless every label but ``ignore_index`` lies in [0, C) (checked on the CPU only:
+    on a GPU it would wait for the device)."""
+    if backend.device_of(labels).type != "cpu" or not labels.size:
+        return
+    counted = labels if ignore_index is None else labels[labels != ignore_index]
+    if counted.size and (counted.min() < 0 or counted.max() >= c):
+        hint = ""
+        if ignore_index is None and (counted == -100).any():
+            hint = " (-100 is PyTorch's default ignore_index: pass ignore_index=-100 to skip those rows)"
+        raise ValueError(f"{op}: labels must lie in [0, {c}), got values in [{counted.min()}, {counted.max()}]{hint}")
+
+
+def _label_nll(log_probs, labels, reduction, ignore_index=None, label_smoothing=0.0):
+    """Lᵢ = (1 − ε)·(−x_{i,tᵢ}) + ε·(−Σⱼ xᵢⱼ / C) of log-probabilities x (N, C) at labels t, and 0
+    where tᵢ = ignore_index (PyTorch's cross-entropy terms). The pick is a gather by indexing, so
+    dL/dx is −(1 − ε)g at (i, tᵢ) and −εg/C across row i, 0 on ignored rows; "mean" divides by
+    the number of rows not ignored (nan when there are none, as PyTorch)."""
+    n, c = log_probs.shape
+    xp = backend.array_module(labels)
+    with backend.device_context(log_probs.device):  # CuPy allocates on the current GPU
+        rows = xp.arange(n)
+        keep = None if ignore_index is None else labels != ignore_index
+        picked = labels if keep is None else xp.where(keep, labels, 0)
+    loss = -log_probs[rows, picked]
+    if label_smoothing:
+        loss = (1.0 - label_smoothing) * loss - (label_smoothing / c) * _sum(log_probs, axis=1)
+    if keep is None:
+        return _reduce("nll_loss", loss, reduction)
+    loss = where(keep, loss, 0.0)
+    if reduction == "none":
+        return loss
+    total = _sum(loss)
+    return total / keep.sum() if reduction == "mean" else total
+
+
+def nll_loss(log_probs, target, reduction="mean", ignore_index=None, label_smoothing=0.0):
     """Negative log-likelihood of log-probabilities x (N, C) at integer labels t (N,): Lᵢ = −x_{i,tᵢ}.
 
     A gather by indexing, so dL/dx is −g at (i, tᵢ) and 0 elsewhere ("mean" divides by N: nan for
-    N = 0, as PyTorch). Integer input is float32.
+    N = 0, as PyTorch). Integer input is float32. ``ignore_index`` as PyTorch's (None: no label
+    is ignored; PyTorch's default is −100): those rows give 0 and "mean" divides by the rest.
+    ``label_smoothing`` ε (PyTorch's nll_loss has none): cross_entropy's smoothed terms on the
+    given log-probabilities, (1 − ε)·(−x_{i,tᵢ}) − ε·Σⱼ xᵢⱼ / C.
     """
     _check_reduction("nll_loss", reduction)
+    _check_label_options("nll_loss", ignore_index, label_smoothing)
     labels = _class_labels("nll_loss", "input", log_probs, target)
-    n, c = log_probs.shape
-    if backend.device_of(labels).type == "cpu" and n and (labels.min() < 0 or labels.max() >= c):
-        raise ValueError(f"nll_loss: labels must lie in [0, {c}), got values in [{labels.min()}, {labels.max()}]")
-    log_probs = as_float(log_probs)
-    with backend.device_context(log_probs.device):  # CuPy allocates on the current GPU
-        rows = backend.array_module(labels).arange(n)
-    return _reduce("nll_loss", -log_probs[rows, labels], reduction)
+    _check_label_range("nll_loss", labels, log_probs.shape[1], ignore_index)
+    return _label_nll(as_float(log_probs), labels, reduction, ignore_index, label_smoothing)
 
 
 def mse_loss(prediction, target, reduction="mean"):
@@ -221,12 +277,78 @@ def smooth_l1_loss(prediction, target, reduction="mean", beta=1.0):
     return _reduce_elements("smooth_l1_loss", _huber(diff, beta) / beta if beta else _abs(diff), reduction)
 
 
-def binary_cross_entropy_with_logits(logits, target, reduction="mean"):
-    """−[y·log σ(x) + (1 − y)·log(1 − σ(x))] = softplus(x) − x·y = max(x, 0) − x·y + log1p(e^−|x|),
-    never exponentiating a positive number; reduced over every element. dL/dx = σ(x) − y,
-    dL/dy = −x."""
-    logits, target = _float_pair("binary_cross_entropy_with_logits", logits, target, reduction)
-    return _reduce_elements("binary_cross_entropy_with_logits", softplus(logits) - logits * target, reduction)
+class BinaryCrossEntropy(Function):
+    """Lᵢ = −[yᵢ·max(log pᵢ, −100) + (1 − yᵢ)·max(log(1 − pᵢ), −100)] of probabilities p, elementwise:
+    PyTorch's clamp keeps p = 0 and p = 1 finite.
+
+    dL/dp = g·(p − y) / max(p(1 − p), 10⁻¹²) and dL/dy = g·(log(1 − p) − log p) (unclamped: ±inf
+    at p = 0, 1), PyTorch's rules; built from differentiable ops, so create_graph differentiates
+    them (PyTorch's own second derivative adds its 10⁻¹² elsewhere: a difference below 1e-10 only
+    for p within about 1e-2 of 0 or 1).
+    """
+
+    fp_quiet = True
+
+    @staticmethod
+    def forward(ctx, p, y):
+        xp = backend.array_module(p, y)
+        ctx.save_for_backward(p, y)
+        return -(y * xp.maximum(xp.log(p), -100.0) + (1 - y) * xp.maximum(xp.log1p(-p), -100.0))
+
+    @staticmethod
+    def backward(ctx, g):
+        p, y = ctx.saved
+        need_p, need_y = ctx.needs_input_grad
+        gp = g * (p - y) / maximum(p * (1 - p), _BCE_EPS) if need_p else None
+        gy = g * (log(1 - p) - log(p)) if need_y else None
+        return gp, gy
+
+
+_BCE_EPS = float(np.float32(1e-12))   # PyTorch's ε: 1e-12 held in a float
+
+
+def binary_cross_entropy(prediction, target, weight=None, reduction="mean"):
+    """Binary cross-entropy of probabilities p ∈ [0, 1] against targets y, times ``weight`` (a
+    tensor broadcasting to p's shape) when given, reduced over every element (BinaryCrossEntropy).
+    p outside [0, 1] is a ValueError (checked on the CPU; on a GPU it gives nan)."""
+    prediction, target = _float_pair("binary_cross_entropy", prediction, target, reduction)
+    data = _data(prediction)
+    if backend.device_of(data).type == "cpu" and data.size and not ((data >= 0) & (data <= 1)).all():
+        raise ValueError(f"binary_cross_entropy: prediction must hold probabilities in [0, 1], got values in "
+                         f"[{data.min()}, {data.max()}]")
+    loss = BinaryCrossEntropy.apply(prediction, target)
+    return _reduce_elements("binary_cross_entropy", _weighted("binary_cross_entropy", loss, weight), reduction)
+
+
+def binary_cross_entropy_with_logits(logits, target, reduction="mean", weight=None, pos_weight=None):
+    """−[w⁺·y·log σ(x) + (1 − y)·log(1 − σ(x))] = (1 − y)·x + (1 + (w⁺ − 1)·y)·softplus(−x), times
+    ``weight`` when given, reduced over every element; w⁺ = ``pos_weight`` (a tensor broadcasting to
+    x's shape, e.g. one per class) weighs the positive term. Without it this is softplus(x) − x·y =
+    max(x, 0) − x·y + log1p(e^−|x|): no exponent of a positive number, for any x. dL/dx = σ(x) − y
+    without pos_weight, (1 + (w⁺ − 1)y)·σ(x) − w⁺·y with it; dL/dy = −x, resp. −x + (w⁺ − 1)·softplus(−x)."""
+    op = "binary_cross_entropy_with_logits"
+    logits, target = _float_pair(op, logits, target, reduction)
+    if pos_weight is None:
+        loss = softplus(logits) - logits * target
+    else:
+        _check_weight(op, "pos_weight", pos_weight, logits.shape)
+        loss = (1 - target) * logits + (1 + (pos_weight - 1) * target) * softplus(-logits)
+    return _reduce_elements(op, _weighted(op, loss, weight), reduction)
+
+
+def _check_weight(op, name, weight, shape):
+    """A TypeError unless ``weight`` is a tensor, a ValueError unless it broadcasts to ``shape``."""
+    require_tensor(op, name, weight)
+    if broadcast_shape(op, shape_of(weight), shape) != tuple(shape):
+        raise ValueError(f"{op}: {name} of shape {shape_of(weight)} does not broadcast to the input's shape {tuple(shape)}")
+
+
+def _weighted(op, loss, weight):
+    """``loss`` times ``weight`` (a tensor broadcasting to its shape), or ``loss`` without one."""
+    if weight is None:
+        return loss
+    _check_weight(op, "weight", weight, loss.shape)
+    return loss * weight
 
 
 def _huber(diff, delta):

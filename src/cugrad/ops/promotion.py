@@ -59,3 +59,11 @@ def as_float(x):
     loses nothing."""
     dtype = getattr(x, "dtype", None)
     return x if dtype is None or backend.is_floating(dtype) else x.astype(backend.DEFAULT_FLOAT)
+
+
+def saved_like(z, *operands):
+    """``operands`` as arrays for a backward rule: a Python number becomes an array of the result
+    ``z``'s dtype (backward arithmetic between two Python numbers would fall to float32 and lose
+    digits)."""
+    xp = backend.array_module(z)
+    return tuple(v if backend.is_array(v) else xp.asarray(v, z.dtype) for v in operands)
