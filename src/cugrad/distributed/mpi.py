@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import backend
 
-ABORT_GRACE_SECONDS = 0.5  # how long a failing rank waits after its last words before MPI_Abort
+ABORT_GRACE_SECONDS = 0.5  # how long a rank waits after its last words before MPI_Abort
 
 
 def load_mpi():
@@ -94,6 +94,9 @@ class MPIBackend:
         self.comm.Barrier()
 
     def abort(self, code: int):
+        # The launcher forwards each rank's output through a pipe it stops reading once the abort
+        # reaches it: a moment first, so what this rank printed last arrives (seen lost under load).
+        time.sleep(ABORT_GRACE_SECONDS)
         self.comm.Abort(code)
 
     def close(self):
@@ -141,9 +144,6 @@ def install_abort_hook(mpi_backend):
         if mpi_backend.world_size > 1:
             print(f"cugrad: rank {mpi_backend.rank} failed ({kind.__name__}: {value}); ending all "
                   f"{mpi_backend.world_size} ranks", file=sys.stderr, flush=True)
-            # The launcher forwards each rank's output through a pipe it stops reading once the
-            # abort reaches it: a moment first, so the traceback and this line arrive (seen lost under load).
-            time.sleep(ABORT_GRACE_SECONDS)
             mpi_backend.abort(1)
 
     sys.excepthook = hook
