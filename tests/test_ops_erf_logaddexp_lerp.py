@@ -172,10 +172,11 @@ def test_shape_errors_name_the_op(call, match):
 
 # --------------------------------------------------------------------------- masked gradients
 
-@pytest.mark.parametrize("name", ["where", "masked_fill", "clip"])
+@pytest.mark.parametrize("name", ["where", "masked_fill", "clip", "maximum", "minimum"])
 def test_masked_gradients_are_selected_not_multiplied(name):
-    """where, masked_fill and clip pass 0 (not g·0, nan for an infinite or nan g) where their mask
-    is off, as PyTorch's: an all-ignored cross-entropy mean sends inf down to its masked rows."""
+    """where, masked_fill, clip, maximum and minimum pass 0 (not g·0, nan for an infinite or nan g)
+    where their mask is off, as PyTorch's: an all-ignored cross-entropy mean sends inf down to its
+    masked rows."""
     x = np.array([-2.0, -0.5, 0.5, 2.0])
     mask = np.array([True, False, True, False])
     calls = {
@@ -183,6 +184,10 @@ def test_masked_gradients_are_selected_not_multiplied(name):
         "masked_fill": (lambda t: t.masked_fill(cugrad.tensor(mask), 1.0),
                         lambda t: t.masked_fill(torch.tensor(mask), 1.0)),
         "clip": (lambda t: t.clip(-1.0, 1.0), lambda t: t.clamp(-1.0, 1.0)),
+        "maximum": (lambda t: cugrad.maximum(t, cugrad.tensor(mask * 9.0 - 4.0)),
+                    lambda t: torch.maximum(t, torch.tensor(mask * 9.0 - 4.0))),
+        "minimum": (lambda t: cugrad.minimum(t, cugrad.tensor(4.0 - mask * 9.0)),
+                    lambda t: torch.minimum(t, torch.tensor(4.0 - mask * 9.0))),
     }
     ours, theirs = calls[name]
     g = np.array([np.inf, np.nan, -np.inf, np.nan])

@@ -154,7 +154,8 @@ class Clip(Function):
 
 class _Select(Function):
     """Elementwise max or min of two operands, NaN-propagating; the gradient goes to the winner,
-    split evenly at ties, and to both where either is NaN (PyTorch's rule)."""
+    split evenly at ties, and to both where either is NaN (PyTorch's rule); the loser gets 0 selected,
+    not g·0 (see _pick)."""
 
     name = ""
 
@@ -177,8 +178,8 @@ class _Select(Function):
         a_share, b_share = ctx.saved
         sa, sb = ctx.shapes
         need_a, need_b = ctx.needs_input_grad
-        ga = unbroadcast(g * a_share, sa) if need_a else None
-        gb = unbroadcast(g * b_share, sb) if need_b else None
+        ga = unbroadcast(_pick(ctx, a_share != 0, g * a_share, 0), sa) if need_a else None
+        gb = unbroadcast(_pick(ctx, b_share != 0, g * b_share, 0), sb) if need_b else None
         return ga, gb
 
 
