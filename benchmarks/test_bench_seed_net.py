@@ -83,37 +83,30 @@ def test_seed_net_step_flat_numpy(benchmark, data):
     record_median(benchmark, "flat NumPy")
 
 
-@pytest.mark.benchmark(group=GROUP)
-def test_seed_net_step_cugrad_cpu(benchmark, data):
+def time_cugrad_steps(benchmark, data, loss_of, label):
+    """Time a cugrad step (``loss_of(x, y, w1, w2)``, backward, the seed's update) and record it."""
     x, y = cugrad.tensor(data[0]), cugrad.tensor(data[1])
     w1 = cugrad.tensor(data[2], requires_grad=True)
     w2 = cugrad.tensor(data[3], requires_grad=True)
 
     def step():
-        h = F.sigmoid(x @ w1)
-        y_pred = h @ w2
-        loss = F.mse_loss(y_pred, y, reduction="sum")
+        loss = loss_of(x, y, w1, w2)
         loss.backward()
         sgd_update(w1, w2)
         return loss
 
     loss = time_steps(benchmark, step, (w1.data, w2.data), data[2:])
     assert np.isfinite(loss.item())
-    record_median(benchmark, "cugrad CPU")
+    record_median(benchmark, label)
+
+
+@pytest.mark.benchmark(group=GROUP)
+def test_seed_net_step_cugrad_cpu(benchmark, data):
+    time_cugrad_steps(benchmark, data, lambda x, y, w1, w2: F.mse_loss(F.sigmoid(x @ w1) @ w2, y, reduction="sum"),
+                      "cugrad CPU")
 
 
 @pytest.mark.benchmark(group=GROUP)
 def test_seed_net_step_cugrad_cpu_natural(benchmark, data):
-    x, y = cugrad.tensor(data[0]), cugrad.tensor(data[1])
-    w1 = cugrad.tensor(data[2], requires_grad=True)
-    w2 = cugrad.tensor(data[3], requires_grad=True)
-
-    def step():
-        loss = (((x @ w1).sigmoid() @ w2 - y) ** 2).sum()
-        loss.backward()
-        sgd_update(w1, w2)
-        return loss
-
-    loss = time_steps(benchmark, step, (w1.data, w2.data), data[2:])
-    assert np.isfinite(loss.item())
-    record_median(benchmark, "cugrad CPU, natural spelling")
+    time_cugrad_steps(benchmark, data, lambda x, y, w1, w2: (((x @ w1).sigmoid() @ w2 - y) ** 2).sum(),
+                      "cugrad CPU, natural spelling")

@@ -139,8 +139,6 @@ class Function:
     def backward(ctx, *grads):
         raise NotImplementedError
 
-    _host_forward = forward
-
     @classmethod
     def apply(cls, *args, **kwargs):
         # The hot path of every op: one pass over the arguments, plain loops, no generators (a
